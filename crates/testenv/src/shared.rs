@@ -6,7 +6,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::{
     Api, Client,
     api::{ObjectMeta, PostParams},
@@ -68,7 +68,8 @@ impl TestCluster {
     }
 
     /// Creates a namespace unique to this call, named `<prefix>-<unique suffix>` (the prefix is
-    /// cut to keep the name valid), and returns its name.
+    /// cut to keep the name valid), waits until its `default` ServiceAccount exists, and returns
+    /// its name.
     pub async fn namespace(&self, prefix: &str) -> Result<String> {
         let name = unique_name(prefix);
         let api: Api<Namespace> = Api::all(self.client.clone());
@@ -81,6 +82,19 @@ impl TestCluster {
             ..Namespace::default()
         };
         api.create(&PostParams::default(), &ns).await?;
+        // Pods cannot be created until the controller-manager has made the namespace's
+        // `default` ServiceAccount; wait for it so tests never race it.
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &name);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while accounts.get_opt("default").await?.is_none() {
+            if std::time::Instant::now() > deadline {
+                return Err(Error::NotReady {
+                    component: "kube-controller-manager",
+                    detail: format!("namespace {name} has no default ServiceAccount after 60s"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         Ok(name)
     }
 }
