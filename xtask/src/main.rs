@@ -210,18 +210,82 @@ fn test(args: &[&str]) -> Result<ExitCode> {
     })?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let t = Instant::now();
-    let status = Command::new(cargo)
+    let mut child = Command::new(cargo)
         .current_dir(workspace_root())
         .args(["test", "--workspace"])
         .args(args)
         .env(KUBECONFIG_ENV, plane.kubeconfig_path())
-        .status()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .context("running cargo test")?;
-    println!("xtask: tests took {:.1?}", t.elapsed());
+    // Pass the output through, adding up the per-binary summaries into one closing line.
+    let mut totals = Totals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line?;
+            println!("{line}");
+            totals.add(&line);
+        }
+    }
+    let status = child.wait()?;
     drop(plane);
+    println!("xtask: tests took {:.1?}", t.elapsed());
+    println!(
+        "weir: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Sums of libtest's `test result:` lines.
+#[derive(Debug, Default, PartialEq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        let count = |word: &str| {
+            rest.split(';')
+                .find_map(|part| {
+                    part.trim()
+                        .strip_suffix(word)
+                        .and_then(|n| n.trim().rsplit(' ').next()?.parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+        };
+        self.passed += count("passed");
+        self.failed += count("failed");
+        self.ignored += count("ignored");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Totals;
+
+    #[test]
+    fn totals_add_up_libtest_summaries() {
+        let mut t = Totals::default();
+        t.add("test result: ok. 16 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        t.add("test result: FAILED. 4 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 12.72s");
+        t.add("running 3 tests");
+        assert_eq!(
+            t,
+            Totals {
+                passed: 20,
+                failed: 1,
+                ignored: 2
+            }
+        );
+    }
 }
