@@ -1,7 +1,7 @@
 //! The `reconcile.weir.dev/requestedAt` annotation: any new value asks for an immediate reconcile;
 //! the controller copies the handled value to `status.lastHandledReconcileAt`.
 
-use kube::api::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The annotation key.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.weir.dev/requestedAt";
