@@ -1,13 +1,10 @@
 //! Helpers shared by the api integration tests: CRD installation and test-object builders.
 #![allow(dead_code)]
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{
-    Api, Client,
-    api::{Patch, PatchParams},
-};
+use kube::{Api, Client};
 use weir_api::{
     Apply, ApplySpec, GitRepository, GitRepositorySpec, Render, RenderSpec, SourceReference,
 };
@@ -30,36 +27,19 @@ pub fn committed_crds() -> Vec<CustomResourceDefinition> {
     crds
 }
 
-/// Server-side applies the committed CRDs and waits until each is Established; returns them as
-/// stored by the apiserver.
+/// Installs the committed CRDs through the test environment and returns them as stored.
 pub async fn install_crds(client: &Client) -> Vec<CustomResourceDefinition> {
+    let cluster = weir_testenv::TestCluster::shared().await.unwrap();
+    let crds = committed_crds();
+    cluster.install_crds(&crds).await.unwrap();
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let params = PatchParams::apply("weir-api-tests").force();
-    let mut names = Vec::new();
-    for crd in committed_crds() {
-        let name = crd.metadata.name.clone().unwrap();
-        api.patch(&name, &params, &Patch::Apply(&crd))
-            .await
-            .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
-        names.push(name);
-    }
     let mut stored = Vec::new();
-    for name in names {
-        let mut waited = Duration::ZERO;
-        loop {
-            let crd = api.get(&name).await.unwrap();
-            if condition(&crd, "Established") == Some("True") {
-                stored.push(crd);
-                break;
-            }
-            assert!(
-                waited < Duration::from_secs(30),
-                "CRD {name} not Established: {:?}",
-                crd.status
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            waited += Duration::from_millis(100);
-        }
+    for crd in crds {
+        stored.push(
+            api.get(crd.metadata.name.as_deref().unwrap())
+                .await
+                .unwrap(),
+        );
     }
     stored
 }

@@ -264,6 +264,22 @@ impl GitRemote {
 
     /// Fetches the selected commit with depth 1 and returns its id.
     pub fn fetch_commit(&self, selection: &Selection) -> Result<gix::ObjectId> {
+        let result = self.fetch_selected(selection);
+        // A server asked for an unknown commit may hang up before saying "not our ref". The
+        // advertisement just succeeded, so the remote is reachable and accepts the credentials:
+        // a plain Git failure here means the commit could not be had.
+        match result {
+            Err(Error::Git(detail)) if selection.refname.is_none() => {
+                Err(Error::RefNotFound(format!(
+                    "commit {} could not be fetched (does it exist?): {detail}",
+                    selection.commit
+                )))
+            }
+            other => other,
+        }
+    }
+
+    fn fetch_selected(&self, selection: &Selection) -> Result<gix::ObjectId> {
         self.bounded(|repo, interrupt| {
             let source = selection
                 .refname

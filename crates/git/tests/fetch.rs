@@ -3,14 +3,12 @@
 // Test code: a failed expectation should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::{collections::BTreeMap, time::Duration};
 
-use support::{HttpServer, Repo, git};
 use weir_api::source::GitRepositoryRef;
 use weir_artifact::{ArchiveBuilder, UntarLimits, untar};
 use weir_git::{Credentials, Error, GitRemote, PackLimits, pack_commit, refs};
+use weir_testenv::git::{HttpServer, Repo, git};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

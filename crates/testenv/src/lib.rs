@@ -21,6 +21,7 @@ pub mod binaries;
 mod certs;
 mod control_plane;
 mod error;
+pub mod git;
 mod shared;
 
 pub use control_plane::{ControlPlane, ControlPlaneOptions};

@@ -7,9 +7,10 @@ use std::{
 };
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, Client,
-    api::{ObjectMeta, PostParams},
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
 };
 use tokio::sync::OnceCell;
 
@@ -65,6 +66,39 @@ impl TestCluster {
     /// Path of the admin kubeconfig (for `kubectl` or a controller process under test).
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// Server-side applies `crds` (idempotent, safe from concurrent tests) and waits until each
+    /// is Established.
+    pub async fn install_crds(&self, crds: &[CustomResourceDefinition]) -> Result<()> {
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let params = PatchParams::apply("weir-testenv").force();
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &params, &Patch::Apply(crd)).await?;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            loop {
+                let stored = api.get(&name).await?;
+                let established = stored.status.and_then(|s| s.conditions).is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+                if established {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::NotReady {
+                        component: "kube-apiserver",
+                        detail: format!("CRD {name} not Established after 60s"),
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Creates a namespace unique to this call, named `<prefix>-<unique suffix>` (the prefix is

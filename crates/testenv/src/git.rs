@@ -1,6 +1,8 @@
-//! Real Git repositories and servers for the tests: repositories built with the git CLI, served
-//! over file:// and over smart HTTP by `git http-backend`.
-#![allow(dead_code)]
+//! Real Git repositories and servers: repositories built with the git CLI, served over
+//! `file://` and over smart HTTP by `git http-backend` behind a small Python server (basic and
+//! bearer auth). For tests and the demo; every helper panics on failure, as a test should.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     path::{Path, PathBuf},
@@ -33,8 +35,11 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// A working repository and a bare clone that servers serve.
 pub struct Repo {
+    /// Holds everything; removed on drop.
     pub dir: tempfile::TempDir,
+    /// The working repository.
     pub work: PathBuf,
+    /// The bare repository servers serve.
     pub bare: PathBuf,
 }
 
@@ -65,8 +70,8 @@ impl Repo {
         repo
     }
 
-    /// Writes `files` (content `None`-like empty string deletes nothing), commits, pushes to the
-    /// bare repository if it exists, and returns the commit id.
+    /// Writes `files`, commits (even when nothing changed), pushes to the bare repository if it
+    /// exists, and returns the commit id.
     pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
         for (path, content) in files {
             let p = self.work.join(path);
@@ -82,6 +87,7 @@ impl Repo {
         self.head()
     }
 
+    /// Pushes all branches and tags to the bare repository.
     pub fn push(&self) {
         if self.bare.exists() {
             git(
@@ -107,18 +113,24 @@ impl Repo {
         }
     }
 
+    /// The working repository's HEAD commit.
     pub fn head(&self) -> String {
         git(&self.work, &["rev-parse", "HEAD"])
     }
 
+    /// `file://` URL of the bare repository.
     pub fn file_url(&self) -> String {
         format!("file://{}", self.bare.display())
     }
 }
 
+/// The smart-HTTP server script (CGI wrapper around `git http-backend`).
+const SERVER_SCRIPT: &str = include_str!("../assets/git_http_server.py");
+
 /// `git http-backend` behind the test server, on a random loopback port.
 pub struct HttpServer {
     child: Child,
+    /// The loopback port.
     pub port: u16,
     _dir: tempfile::TempDir,
 }
@@ -128,7 +140,8 @@ impl HttpServer {
     pub fn start(root: &Path, extra: &[&str]) -> HttpServer {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/git_http_server.py");
+        let script = dir.path().join("git_http_server.py");
+        std::fs::write(&script, SERVER_SCRIPT).unwrap();
         let child = Command::new("python3")
             .arg(script)
             .arg("--root")
@@ -157,6 +170,7 @@ impl HttpServer {
         }
     }
 
+    /// URL of repository `repo` (relative to the served root).
     pub fn url(&self, repo: &str) -> String {
         format!("http://127.0.0.1:{}/{repo}", self.port)
     }
