@@ -1,7 +1,155 @@
 //! weir's source-controller: fetches Git refs into reproducible, content-addressed tar.gz
-//! artifacts and publishes them in `GitRepository.status.artifact`.
+//! artifacts, serves them over HTTP and publishes them in `GitRepository.status.artifact`.
 //!
-//! Not implemented yet: this crate reserves the workspace slot; the controller arrives with its
-//! own issue. It re-exports the kind it reconciles so embedders can already depend on the name.
+//! Embed it with [`start`] (a running controller you can stop) or run it as a process with
+//! [`run`]. The reconciler is documented in [`reconcile`].
 
-pub use weir_api::GitRepository;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod reconcile;
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use kube::{
+    Api, Client,
+    runtime::{Controller, controller, events::Recorder, watcher},
+};
+use tokio::sync::watch;
+use weir_api::GitRepository;
+use weir_artifact::Storage;
+use weir_runtime::{metrics::Metrics, probes};
+
+pub use config::Config;
+pub use error::Error;
+
+/// A running source-controller.
+pub struct Running {
+    /// `http://host:port` artifacts are advertised under.
+    pub base_url: String,
+    /// Where the artifact server listens.
+    pub storage_addr: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops reconciling and serving, and waits for in-flight reconciles to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Completes once `stop` is sent. Spelled out (not `async fn`) to state the `Send + Sync`
+/// bounds that `Controller::graceful_shutdown_on` requires.
+#[allow(clippy::manual_async_fn)]
+fn stopped(
+    mut rx: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Starts the controller, its artifact server and its probe endpoints.
+pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
+    let storage = Storage::new(&config.storage_path, config.retention.clone())
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let storage_listener = probes::bind(&config.storage_addr, "artifact server")
+        .await
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let storage_addr = storage_listener
+        .local_addr()
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let adv = config
+        .storage_adv_addr
+        .clone()
+        .unwrap_or_else(|| storage_addr.to_string());
+    let base_url = if adv.contains("://") {
+        adv
+    } else {
+        format!("http://{adv}")
+    };
+    let metrics = Metrics::new();
+    let ready = probes::Readiness::default();
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let root = storage.root().to_owned();
+    let rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = weir_artifact::server::serve(storage_listener, root, stopped(rx)).await {
+            tracing::error!(error = %e, "artifact server failed");
+        }
+    }));
+    for (addr, what) in [
+        (&config.metrics_addr, "metrics"),
+        (&config.health_addr, "health probes"),
+    ] {
+        let listener = probes::bind(addr, what)
+            .await
+            .map_err(|e| Error::Startup(e.to_string()))?;
+        tasks.push(tokio::spawn(probes::serve(
+            listener,
+            metrics.clone(),
+            ready.clone(),
+            stopped(stop_rx.clone()),
+        )));
+    }
+
+    let context = Arc::new(reconcile::Context {
+        client: client.clone(),
+        storage,
+        base_url: base_url.clone(),
+        metrics,
+        recorder: Recorder::new(client.clone(), "weir-source-controller".into()),
+        limits: config.limits.clone(),
+        default_timeout: config.default_timeout,
+    });
+    let mut watch_config = watcher::Config::default();
+    if let Some(selector) = &config.watch_label_selector {
+        watch_config = watch_config.labels(selector);
+    }
+    let api: Api<GitRepository> = Api::all(client);
+    let controller = Controller::new(api, watch_config)
+        .with_config(controller::Config::default().concurrency(config.concurrent))
+        .graceful_shutdown_on(stopped(stop_rx));
+    ready.set(true);
+    tasks.push(tokio::spawn(async move {
+        controller
+            .run(reconcile::reconcile, reconcile::error_policy, context)
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "reconcile error");
+                }
+            })
+            .await;
+    }));
+    Ok(Running {
+        base_url,
+        storage_addr,
+        stop,
+        tasks,
+    })
+}
+
+/// Runs until SIGTERM or Ctrl-C with the in-cluster (or kubeconfig) client.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let running = start(client, config).await?;
+    tracing::info!(artifacts = %running.base_url, "source-controller started");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    tokio::time::timeout(Duration::from_secs(30), running.stop())
+        .await
+        .ok();
+    Ok(())
+}

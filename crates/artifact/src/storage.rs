@@ -157,6 +157,12 @@ impl Storage {
         })
     }
 
+    /// Whether a file for `digest` exists (cheap: no hashing; see [`Storage::verify`]).
+    pub fn contains(&self, key: &ArtifactKey, digest: &str) -> bool {
+        key.file(digest)
+            .is_ok_and(|rel| self.root.join(rel).is_file())
+    }
+
     /// Whether the file for `digest` exists and its content still hashes to `digest`.
     pub fn verify(&self, key: &ArtifactKey, digest: &str) -> Result<bool> {
         let path = self.root.join(key.file(digest)?);

@@ -1,0 +1,172 @@
+//! Command-line configuration, with Flux's flag names.
+
+use std::{path::PathBuf, time::Duration};
+
+use weir_artifact::Retention;
+use weir_git::PackLimits;
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `--metrics-addr`: where `/metrics` is served.
+    pub metrics_addr: String,
+    /// `--health-addr`: where `/healthz` and `/readyz` are served.
+    pub health_addr: String,
+    /// `--storage-path`: the artifact storage root.
+    pub storage_path: PathBuf,
+    /// `--storage-addr`: where the artifact server listens.
+    pub storage_addr: String,
+    /// `--storage-adv-addr`: the host[:port] consumers reach the artifact server at; default
+    /// the address the server is bound to.
+    pub storage_adv_addr: Option<String>,
+    /// `--concurrent`: reconciles in parallel.
+    pub concurrent: u16,
+    /// `--watch-label-selector`: only reconcile objects with these labels.
+    pub watch_label_selector: Option<String>,
+    /// `--log-level`.
+    pub log_level: String,
+    /// `--log-format`: `json` or `text`.
+    pub log_format: String,
+    /// `--artifact-retention-records` and `--artifact-retention-ttl`.
+    pub retention: Retention,
+    /// `--max-file-size` and `--max-artifact-size` (bytes).
+    pub limits: PackLimits,
+    /// `--default-timeout`: Git operation timeout when `spec.timeout` is unset.
+    pub default_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            metrics_addr: ":8080".into(),
+            health_addr: ":9440".into(),
+            storage_path: PathBuf::from("/data"),
+            storage_addr: ":9090".into(),
+            storage_adv_addr: None,
+            concurrent: 4,
+            watch_label_selector: None,
+            log_level: "info".into(),
+            log_format: "json".into(),
+            retention: Retention::default(),
+            limits: PackLimits::default(),
+            default_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Usage text.
+pub const USAGE: &str = "\
+weir-source-controller [flags]
+  --metrics-addr ADDR               /metrics listener (default :8080)
+  --health-addr ADDR                /healthz and /readyz listener (default :9440)
+  --storage-path DIR                artifact storage root (default /data)
+  --storage-addr ADDR               artifact server listener (default :9090)
+  --storage-adv-addr HOST[:PORT]    address consumers use to download artifacts
+  --concurrent N                    parallel reconciles (default 4)
+  --watch-label-selector SELECTOR   only reconcile matching objects
+  --log-level LEVEL                 e.g. info, debug (default info)
+  --log-format json|text            (default json)
+  --artifact-retention-records N    superseded artifacts kept (default 2)
+  --artifact-retention-ttl DURATION how long superseded artifacts are kept (default 1h)
+  --max-file-size BYTES             largest file packed (default 32 MiB)
+  --max-artifact-size BYTES         largest total packed (default 256 MiB)
+  --default-timeout DURATION        Git timeout when spec.timeout is unset (default 60s)
+";
+
+impl Config {
+    /// Parses `--flag value` and `--flag=value` arguments; the error is one readable line.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            if flag == "--help" || flag == "-h" {
+                return Err(USAGE.to_owned());
+            }
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("flag {flag} needs a value"))
+            };
+            let duration =
+                |v: String| weir_api::duration::parse(&v).map_err(|e| format!("{flag}: {e}"));
+            let number = |v: String| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{flag}: {v:?} is not a number"))
+            };
+            match flag.as_str() {
+                "--metrics-addr" => config.metrics_addr = value()?,
+                "--health-addr" => config.health_addr = value()?,
+                "--storage-path" => config.storage_path = PathBuf::from(value()?),
+                "--storage-addr" => config.storage_addr = value()?,
+                "--storage-adv-addr" => config.storage_adv_addr = Some(value()?),
+                "--concurrent" => {
+                    config.concurrent = u16::try_from(number(value()?)?)
+                        .map_err(|_| "--concurrent: too large".to_owned())?
+                        .max(1)
+                }
+                "--watch-label-selector" => config.watch_label_selector = Some(value()?),
+                "--log-level" => config.log_level = value()?,
+                "--log-format" => config.log_format = value()?,
+                "--artifact-retention-records" => {
+                    config.retention.max_history = number(value()?)? as usize
+                }
+                "--artifact-retention-ttl" => config.retention.max_age = duration(value()?)?,
+                "--max-file-size" => config.limits.max_file_bytes = number(value()?)?,
+                "--max-artifact-size" => config.limits.max_total_bytes = number(value()?)?,
+                "--default-timeout" => config.default_timeout = duration(value()?)?,
+                other => return Err(format!("unknown flag {other} (see --help)")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        Config::from_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags_in_both_forms() {
+        let c = parse(&[
+            "--storage-path",
+            "/tmp/s",
+            "--concurrent=8",
+            "--artifact-retention-ttl",
+            "10m",
+            "--storage-adv-addr=svc.ns",
+        ])
+        .unwrap();
+        assert_eq!(c.storage_path, PathBuf::from("/tmp/s"));
+        assert_eq!(c.concurrent, 8);
+        assert_eq!(c.retention.max_age, Duration::from_secs(600));
+        assert_eq!(c.storage_adv_addr.as_deref(), Some("svc.ns"));
+    }
+
+    #[test]
+    fn errors_are_one_readable_line() {
+        for (args, wanted) in [
+            (&["--bogus"][..], "unknown flag --bogus"),
+            (
+                &["--concurrent", "many"][..],
+                "--concurrent: \"many\" is not a number",
+            ),
+            (
+                &["--default-timeout", "5 minutes"][..],
+                "--default-timeout: invalid duration",
+            ),
+            (&["--storage-path"][..], "flag --storage-path needs a value"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.starts_with(wanted) && !e.contains('\n'), "{e}");
+        }
+    }
+}
