@@ -59,6 +59,9 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// Where ssh's stderr goes, inside the temporary directory.
+const SSH_STDERR: &str = "ssh.stderr";
+
 /// The local name the fetched ref is stored under in the temporary repository.
 const FETCHED_REF: &str = "refs/weir/fetched";
 
@@ -69,7 +72,7 @@ pub struct GitRemote {
     ca_pem: Option<Vec<u8>>,
     basic: Option<(String, String)>,
     timeout: Duration,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for GitRemote {
@@ -119,7 +122,7 @@ impl GitRemote {
             ));
         }
         let repo = gix::ThreadSafeRepository::init_opts(
-            dir.path(),
+            dir.path().join("repo.git"),
             gix::create::Kind::Bare,
             gix::create::Options::default(),
             gix::open::Options::isolated().config_overrides(overrides),
@@ -131,7 +134,7 @@ impl GitRemote {
             ca_pem: credentials.ca_pem.clone().filter(|_| is_http),
             basic: credentials.basic.clone().filter(|_| is_http),
             timeout,
-            _dir: dir,
+            dir: dir,
         })
     }
 
@@ -380,6 +383,15 @@ impl GitRemote {
             text.push_str(&s.to_string());
             source = s.source();
         }
+        if let Ok(stderr) = std::fs::read(self.dir.path().join(SSH_STDERR)) {
+            let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(2048)..])
+                .trim()
+                .to_owned();
+            if !tail.is_empty() {
+                text.push_str("; ssh: ");
+                text.push_str(&tail);
+            }
+        }
         let text = self.redact(&text);
         let lower = text.to_lowercase();
         // Match whole phrases: bare numbers like "401" also occur in ports and object ids.
@@ -474,6 +486,9 @@ fn ssh_command(dir: &std::path::Path, credentials: &Credentials) -> Result<Strin
         }
         cmd.push_str(&format!(" -i {}", write("identity", &key)?));
     }
+    // gix does not report ssh's own diagnostics ("Host key verification failed", "Permission
+    // denied"); keep them where `classify` can read them. With "$@" present gix appends nothing.
+    cmd.push_str(&format!(" \"$@\" 2>>{}", dir.join(SSH_STDERR).display()));
     Ok(cmd)
 }
 

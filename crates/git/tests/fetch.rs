@@ -311,3 +311,37 @@ fn size_limits_and_ignore_rules_apply() {
     );
     assert_eq!(report.ignored, 2);
 }
+
+#[test]
+fn ssh_with_identity_and_strict_host_keys() {
+    let repo = Repo::new(&[("a.yaml", "over ssh\n")]);
+    let server = weir_testenv::git::SshServer::start();
+    let url = server.url(&repo.bare);
+    let good = Credentials {
+        ssh_identity: Some(server.client_key.clone().into_bytes()),
+        ssh_known_hosts: Some(server.known_hosts().into_bytes()),
+        ..Default::default()
+    };
+    let (sel, packed, _) = fetch(&url, &good, None).unwrap();
+    assert_eq!(sel.revision, format!("main@sha1:{}", repo.head()));
+    assert_eq!(files(&packed)["a.yaml"], "over ssh\n");
+
+    // A known_hosts entry with another key for this host: the connection must be refused.
+    let other = weir_testenv::git::SshServer::start();
+    let mismatch = Credentials {
+        ssh_known_hosts: Some(
+            format!("[127.0.0.1]:{} {}\n", server.port, other.host_key).into_bytes(),
+        ),
+        ..good.clone()
+    };
+    let err = fetch(&url, &mismatch, None).unwrap_err();
+    assert_eq!(err.category(), "HostKeyVerificationFailed", "{err}");
+
+    // No key: the server refuses us.
+    let no_key = Credentials {
+        ssh_identity: None,
+        ..good
+    };
+    let err = fetch(&url, &no_key, None).unwrap_err();
+    assert_eq!(err.category(), "AuthenticationFailed", "{err}");
+}

@@ -182,3 +182,113 @@ impl Drop for HttpServer {
         let _ = self.child.wait();
     }
 }
+
+/// Debian's `sshd` on a random loopback port with a generated host key and a generated client
+/// key authorized for the current user. The tests run as root (as CI does): sshd needs it to
+/// switch to the logging-in user.
+pub struct SshServer {
+    child: Child,
+    /// The loopback port.
+    pub port: u16,
+    /// The client's private key (OpenSSH format), as a Secret's `identity` would hold it.
+    pub client_key: String,
+    /// The server's public host key line (`ssh-ed25519 AAAA…`).
+    pub host_key: String,
+    dir: tempfile::TempDir,
+}
+
+impl SshServer {
+    /// Starts sshd and waits until it accepts connections.
+    pub fn start() -> SshServer {
+        let dir = tempfile::tempdir().unwrap();
+        let keygen = |name: &str| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                .arg(dir.path().join(name))
+                .output()
+                .expect("ssh-keygen runs (install openssh-client)");
+            assert!(
+                out.status.success(),
+                "ssh-keygen: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        keygen("host_key");
+        keygen("client_key");
+        std::fs::copy(
+            dir.path().join("client_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        // sshd's privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\n"
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(dir.path().join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd runs (apt-get install openssh-server)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sshd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let host_key = read("host_key.pub")
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        SshServer {
+            child,
+            port,
+            client_key: read("client_key"),
+            host_key,
+            dir,
+        }
+    }
+
+    /// A known_hosts line for this server.
+    pub fn known_hosts(&self) -> String {
+        format!("[127.0.0.1]:{} {}\n", self.port, self.host_key)
+    }
+
+    /// `ssh://` URL of the repository at `path` on this machine.
+    pub fn url(&self, path: &Path) -> String {
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".into());
+        format!("ssh://{user}@127.0.0.1:{}{}", self.port, path.display())
+    }
+
+    /// The directory holding the server's keys and configuration.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
