@@ -134,7 +134,7 @@ impl GitRemote {
             ca_pem: credentials.ca_pem.clone().filter(|_| is_http),
             basic: credentials.basic.clone().filter(|_| is_http),
             timeout,
-            dir: dir,
+            dir,
         })
     }
 
