@@ -8,6 +8,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+mod bench;
 use weir_testenv::{ControlPlane, ControlPlaneOptions, KUBECONFIG_ENV, binaries};
 
 const HELP: &str = "\
@@ -19,6 +21,8 @@ cargo xtask <command>
                            run a local control plane until Ctrl-C; prints the kubeconfig path
                            (--minimal: etcd + kube-apiserver only)
   cluster down [--dir D]   stop a control plane started with `cluster up` in D
+  bench source             source-controller figures vs git clone + tar, same run (build with --release for real numbers:
+                           cargo run --release -p xtask -- bench source)
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
 ";
@@ -52,6 +56,10 @@ fn run() -> Result<ExitCode> {
             _ => bail!("usage: cargo xtask cluster up|down [--dir D]"),
         },
         Some("test") => test(&rest()),
+        Some("bench") => match rest().first() {
+            Some(&"source") => bench::source().map(|()| ExitCode::SUCCESS),
+            _ => bail!("usage: cargo xtask bench source"),
+        },
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
