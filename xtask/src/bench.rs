@@ -41,13 +41,25 @@ fn medium_repo(root: &Path) -> Result<String> {
             std::fs::create_dir_all(&dir)?;
             let line = format!("# round {round} file {i}\nkey{i}: value-{round}-{i}\n");
             let body: String = line.repeat(FILE_BYTES / line.len() + 1);
-            std::fs::write(dir.join(format!("manifest{i:05}.yaml")), &body[..FILE_BYTES])?;
+            std::fs::write(
+                dir.join(format!("manifest{i:05}.yaml")),
+                &body[..FILE_BYTES],
+            )?;
         }
         git(&work, &["add", "-A"])?;
         git(&work, &["commit", "-q", "-m", &format!("round {round}")])?;
     }
     let bare = root.join("repo.git");
-    git(root, &["clone", "-q", "--bare", work.to_str().unwrap_or_default(), bare.to_str().unwrap_or_default()])?;
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap_or_default(),
+            bare.to_str().unwrap_or_default(),
+        ],
+    )?;
     Ok(format!("file://{}", bare.display()))
 }
 
@@ -69,7 +81,9 @@ fn timed(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
 /// Runs the benchmark and prints its figures.
 pub fn source() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    println!("bench source: generating a repository of {FILES} files in {DIRS} directories, 3 commits…");
+    println!(
+        "bench source: generating a repository of {FILES} files in {DIRS} directories, 3 commits…"
+    );
     let url = medium_repo(dir.path())?;
     let creds = Credentials::default();
     let timeout = Duration::from_secs(300);
@@ -95,7 +109,19 @@ pub fn source() -> Result<()> {
     let reference = timed(runs, || {
         n += 1;
         let checkout = dir.path().join(format!("clone{n}"));
-        git(dir.path(), &["clone", "-q", "--depth", "1", "--branch", "main", &url, checkout.to_str().unwrap_or_default()])?;
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--depth",
+                "1",
+                "--branch",
+                "main",
+                &url,
+                checkout.to_str().unwrap_or_default(),
+            ],
+        )?;
         let tarball = dir.path().join(format!("clone{n}.tar.gz"));
         let status = Command::new("tar")
             .arg("czf")
@@ -112,13 +138,26 @@ pub fn source() -> Result<()> {
         Ok(())
     })?;
 
-    println!("bench source: no-op check (ref advertisement + selection, file://), median of 20: {:.1} ms", noop.as_secs_f64() * 1e3);
-    println!("bench source: weir shallow fetch + reproducible pack, median of {runs}: {:.0} ms (artifact {digest})", weir.as_secs_f64() * 1e3);
-    println!("bench source: git clone --depth 1 + tar czf, median of {runs}: {:.0} ms", reference.as_secs_f64() * 1e3);
+    println!(
+        "bench source: no-op check (ref advertisement + selection, file://), median of 20: {:.1} ms",
+        noop.as_secs_f64() * 1e3
+    );
+    println!(
+        "bench source: weir shallow fetch + reproducible pack, median of {runs}: {:.0} ms (artifact {digest})",
+        weir.as_secs_f64() * 1e3
+    );
+    println!(
+        "bench source: git clone --depth 1 + tar czf, median of {runs}: {:.0} ms",
+        reference.as_secs_f64() * 1e3
+    );
     println!(
         "bench source: ratio reference/weir = {:.2}x ({})",
         reference.as_secs_f64() / weir.as_secs_f64(),
-        if weir < reference { "weir is faster" } else { "weir is slower" }
+        if weir < reference {
+            "weir is faster"
+        } else {
+            "weir is slower"
+        }
     );
     Ok(())
 }

@@ -145,16 +145,21 @@ async fn apply(
     status.observed_generation = generation;
     let previous_ready = conditions::get(&status.conditions, types::READY).cloned();
     let requeue = match outcome {
-        Ok(new_artifact) => {
-            if let Some((artifact, files)) = new_artifact {
-                let note = format!(
-                    "stored artifact for revision '{}' ({files} files)",
-                    artifact.revision
-                );
-                status.artifact = Some(artifact);
-                status.observed_ignore = obj.spec.ignore.clone();
-                status.observed_recurse_submodules = Some(obj.spec.recurse_submodules);
-                publish(ctx, obj, EventType::Normal, "NewArtifact", &note).await;
+        Ok(synced) => {
+            match synced {
+                Synced::Current => {}
+                Synced::Relocated(artifact) => status.artifact = Some(artifact),
+                Synced::New(artifact, files) => {
+                    let plural = if files == 1 { "" } else { "s" };
+                    let note = format!(
+                        "stored artifact for revision '{}' ({files} file{plural})",
+                        artifact.revision
+                    );
+                    status.artifact = Some(artifact);
+                    status.observed_ignore = obj.spec.ignore.clone();
+                    status.observed_recurse_submodules = Some(obj.spec.recurse_submodules);
+                    publish(ctx, obj, EventType::Normal, "NewArtifact", &note).await;
+                }
             }
             let revision = status
                 .artifact
@@ -236,14 +241,13 @@ async fn apply(
     Ok(Action::requeue(requeue))
 }
 
-/// Brings storage up to date with the remote; returns the new artifact and its file count, or
-/// `None` when the stored one is current.
+/// Brings storage up to date with the remote.
 async fn sync(
     obj: &GitRepository,
     ctx: &Context,
     key: &ArtifactKey,
     status: &GitRepositoryStatus,
-) -> Result<Option<(Artifact, usize)>, Failure> {
+) -> Result<Synced, Failure> {
     let spec = &obj.spec;
     if spec.recurse_submodules {
         return Err(Failure::stalled(
@@ -269,13 +273,27 @@ async fn sync(
     })
     .await?;
 
-    let current =
-        status.artifact.as_ref().is_some_and(|a| {
-            a.revision == selection.revision && ctx.storage.contains(key, &a.digest)
-        }) && status.observed_ignore == spec.ignore
-            && status.observed_recurse_submodules.unwrap_or(false) == spec.recurse_submodules;
-    if current {
-        return Ok(None);
+    let current = status
+        .artifact
+        .as_ref()
+        .filter(|a| a.revision == selection.revision && ctx.storage.contains(key, &a.digest));
+    let settings_unchanged = status.observed_ignore == spec.ignore
+        && status.observed_recurse_submodules.unwrap_or(false) == spec.recurse_submodules;
+    if let Some(artifact) = current.filter(|_| settings_unchanged) {
+        // The URL is derived like everything else, never trusted from the stored status: a
+        // reconcile that started from a stale cached object, or a changed --storage-adv-addr,
+        // must converge on the address this controller serves.
+        let path = key
+            .file(&artifact.digest)
+            .map_err(|e| Failure::transient(reasons::STORAGE_OPERATION_FAILED, e.to_string()))?;
+        let url = format!("{}/{path}", ctx.base_url.trim_end_matches('/'));
+        if artifact.url == url {
+            return Ok(Synced::Current);
+        }
+        return Ok(Synced::Relocated(Artifact {
+            url,
+            ..artifact.clone()
+        }));
     }
 
     let (ignore, limits) = (spec.ignore.clone(), ctx.limits.clone());
@@ -303,7 +321,17 @@ async fn sync(
         last_update_time: Time(Timestamp::now()),
         metadata: None,
     };
-    Ok(Some((artifact, report.files)))
+    Ok(Synced::New(artifact, report.files))
+}
+
+/// What [`sync`] found.
+enum Synced {
+    /// The stored artifact is current.
+    Current,
+    /// The stored artifact is current but is now served at another URL.
+    Relocated(Artifact),
+    /// A new artifact was stored, with its file count.
+    New(Artifact, usize),
 }
 
 async fn blocking<T: Send + 'static>(

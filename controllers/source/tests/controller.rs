@@ -490,3 +490,39 @@ async fn suspended_objects_are_left_alone() {
         Some("suspended")
     );
 }
+
+/// Regression: a reconcile that found the stored file current kept whatever URL the status
+/// held, so after a restart on another address the artifact pointed at a dead server.
+#[tokio::test]
+async fn regression_artifact_url_follows_the_serving_address_after_restart() {
+    let mut h = Harness::new("src-relocate").await;
+    let repo = Repo::new(&[("a.yaml", "a: 1\n")]);
+    h.create(&h.repo("app", &repo.file_url(), serde_json::json!({})))
+        .await;
+    let revision = format!("main@sha1:{}", repo.head());
+    let before = h.until_ready("app", &revision).await;
+    let old = before.status.as_ref().unwrap().artifact.clone().unwrap();
+
+    // Same storage (the file stays), new random port for the artifact server.
+    h.stop().await;
+    h.start().await;
+    let new_base = h.running.as_ref().unwrap().base_url.clone();
+    assert!(
+        !old.url.starts_with(&new_base),
+        "the test needs a new address"
+    );
+    h.request_reconcile("app", "relocate").await;
+    let after = h
+        .until("app", "artifact URL on the new address", |o| {
+            let a = o.status.as_ref()?.artifact.as_ref()?;
+            a.url.starts_with(&new_base).then(|| o.clone())
+        })
+        .await;
+    let artifact = after.status.as_ref().unwrap().artifact.clone().unwrap();
+    assert_eq!(
+        (artifact.digest.as_str(), artifact.revision.as_str()),
+        (old.digest.as_str(), old.revision.as_str())
+    );
+    assert_eq!(artifact_files(&after).await["a.yaml"], "a: 1\n");
+    h.stop().await;
+}

@@ -284,67 +284,49 @@ impl GitRemote {
 
     fn fetch_selected(&self, selection: &Selection) -> Result<gix::ObjectId> {
         self.bounded(|repo, interrupt| {
-            let source = selection
-                .refname
-                .clone()
-                .unwrap_or_else(|| selection.commit.clone());
-            let spec = format!("+{source}:{FETCHED_REF}");
-            let remote = repo
-                .remote_at(self.url.as_str())
-                .map_err(|e| self.classify(&e))?
-                .with_fetch_tags(Tags::None)
-                .with_refspecs([spec.as_str()], Direction::Fetch)
-                .map_err(|e| Error::Git(format!("refspec {spec}: {e}")))?;
-            let connection = self.connect(&repo, &remote)?;
-            let depth = NonZeroU32::MIN;
-            let prepare = connection
-                .prepare_fetch(gix::progress::Discard, ref_map::Options::default())
-                .map_err(|e| self.classify(&e))?
-                .with_shallow(Shallow::DepthAtRemote(depth));
-            prepare
-                .receive(gix::progress::Discard, interrupt)
-                .map_err(|e| self.classify(&e))?;
-            let mut fetched = repo
+            let source = selection.refname.as_deref().unwrap_or(&selection.commit);
+            self.fetch_into_local_ref(&repo, source, interrupt)?;
+            let commit = repo
                 .find_reference(FETCHED_REF)
-                .map_err(|e| Error::Git(format!("the fetched ref is missing: {e}")))?;
-            let commit = fetched
+                .map_err(|e| Error::Git(format!("the fetched ref is missing: {e}")))?
                 .peel_to_commit()
                 .map_err(|e| Error::Git(format!("{source} does not point at a commit: {e}")))?
                 .id;
             // With a commit and a branch, the commit must be on what was fetched; a branch tip
             // that moved on is fine only if the commit is reachable: fetch it by id instead.
             if selection.refname.is_some() && commit != selection.commit.as_str() {
-                return self.fetch_by_id(&repo, &selection.commit, interrupt);
+                self.fetch_into_local_ref(&repo, &selection.commit, interrupt)?;
+                let id = gix::ObjectId::from_hex(selection.commit.as_bytes())
+                    .map_err(|e| Error::InvalidSpec(format!("commit {}: {e}", selection.commit)))?;
+                repo.find_commit(id)
+                    .map_err(|e| Error::RefNotFound(format!("commit {}: {e}", selection.commit)))?;
+                return Ok(id);
             }
             Ok(commit)
         })
     }
 
-    fn fetch_by_id(
+    /// Fetches `source` (a full ref or a commit id) with depth 1 into [`FETCHED_REF`].
+    fn fetch_into_local_ref(
         &self,
         repo: &gix::Repository,
-        commit: &str,
+        source: &str,
         interrupt: &AtomicBool,
-    ) -> Result<gix::ObjectId> {
-        let spec = format!("+{commit}:{FETCHED_REF}");
+    ) -> Result<()> {
+        let spec = format!("+{source}:{FETCHED_REF}");
         let remote = repo
             .remote_at(self.url.as_str())
             .map_err(|e| self.classify(&e))?
             .with_fetch_tags(Tags::None)
             .with_refspecs([spec.as_str()], Direction::Fetch)
-            .map_err(|e| Error::Git(format!("refspec: {e}")))?;
-        let connection = self.connect(repo, &remote)?;
-        connection
+            .map_err(|e| Error::Git(format!("refspec {spec}: {e}")))?;
+        self.connect(repo, &remote)?
             .prepare_fetch(gix::progress::Discard, ref_map::Options::default())
             .map_err(|e| self.classify(&e))?
             .with_shallow(Shallow::DepthAtRemote(NonZeroU32::MIN))
             .receive(gix::progress::Discard, interrupt)
             .map_err(|e| self.classify(&e))?;
-        let id = gix::ObjectId::from_hex(commit.as_bytes())
-            .map_err(|e| Error::InvalidSpec(format!("commit {commit}: {e}")))?;
-        repo.find_commit(id)
-            .map_err(|e| Error::RefNotFound(format!("commit {commit}: {e}")))?;
-        Ok(id)
+        Ok(())
     }
 
     /// Runs `op` on a helper thread and gives up after the timeout, raising gix's interrupt

@@ -16,7 +16,10 @@ pub fn init(level: &str, format: &str) -> Result<()> {
             .json()
             .flatten_event(true)
             .try_init(),
-        "text" => fmt().with_env_filter(filter).try_init(),
+        "text" => fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
         other => {
             return Err(Error::Logging(format!(
                 "invalid --log-format {other:?}: expected json or text"
