@@ -23,6 +23,8 @@ cargo xtask <command>
   cluster down [--dir D]   stop a control plane started with `cluster up` in D
   bench source             source-controller figures vs git clone + tar, same run (build with --release for real numbers:
                            cargo run --release -p xtask -- bench source)
+  bench source-scale [--objects N]
+                           peak RSS of the release controller with N GitRepository objects (default 500)
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
 ";
@@ -58,7 +60,14 @@ fn run() -> Result<ExitCode> {
         Some("test") => test(&rest()),
         Some("bench") => match rest().first() {
             Some(&"source") => bench::source().map(|()| ExitCode::SUCCESS),
-            _ => bail!("usage: cargo xtask bench source"),
+            Some(&"source-scale") => {
+                let objects = flag_value(&rest(), "--objects")
+                    .unwrap_or("500")
+                    .parse()
+                    .context("--objects takes a number")?;
+                bench::source_scale(objects).map(|()| ExitCode::SUCCESS)
+            }
+            _ => bail!("usage: cargo xtask bench source | source-scale [--objects N]"),
         },
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
