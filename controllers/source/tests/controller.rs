@@ -526,3 +526,104 @@ async fn regression_artifact_url_follows_the_serving_address_after_restart() {
     assert_eq!(artifact_files(&after).await["a.yaml"], "a: 1\n");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn ssh_and_bearer_credentials_from_secrets() {
+    let h = Harness::new("src-transports").await;
+    let repo = Repo::new(&[("a.yaml", "a: 1\n")]);
+    let revision = format!("main@sha1:{}", repo.head());
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.ns);
+    let secret = |name: &str, pairs: &[(&str, &str)]| Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+
+    let ssh = weir_testenv::git::SshServer::start();
+    let known_hosts = ssh.known_hosts();
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(
+                "ssh",
+                &[("identity", &ssh.client_key), ("known_hosts", &known_hosts)],
+            ),
+        )
+        .await
+        .unwrap();
+    h.create(&h.repo(
+        "over-ssh",
+        &ssh.url(&repo.bare),
+        serde_json::json!({ "secretRef": { "name": "ssh" } }),
+    ))
+    .await;
+
+    let http = HttpServer::start(repo.bare.parent().unwrap(), &["--bearer", "tok123"]);
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("token", &[("bearerToken", "tok123")]),
+        )
+        .await
+        .unwrap();
+    h.create(&h.repo(
+        "over-http",
+        &http.url("repo.git"),
+        serde_json::json!({ "secretRef": { "name": "token" } }),
+    ))
+    .await;
+
+    let via_ssh = h.until_ready("over-ssh", &revision).await;
+    let via_http = h.until_ready("over-http", &revision).await;
+    assert_eq!(
+        via_ssh
+            .status
+            .as_ref()
+            .unwrap()
+            .artifact
+            .as_ref()
+            .unwrap()
+            .digest,
+        via_http
+            .status
+            .as_ref()
+            .unwrap()
+            .artifact
+            .as_ref()
+            .unwrap()
+            .digest,
+        "same tree over either transport, same artifact"
+    );
+
+    // A known_hosts that does not match the server: Ready=False, nothing fetched.
+    let other = weir_testenv::git::SshServer::start();
+    let wrong = format!("[127.0.0.1]:{} {}\n", ssh.port, other.host_key);
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(
+                "ssh-wrong",
+                &[("identity", &ssh.client_key), ("known_hosts", &wrong)],
+            ),
+        )
+        .await
+        .unwrap();
+    h.create(&h.repo(
+        "mismatch",
+        &ssh.url(&repo.bare),
+        serde_json::json!({ "secretRef": { "name": "ssh-wrong" } }),
+    ))
+    .await;
+    let refused = h
+        .until_failed("mismatch", "HostKeyVerificationFailed")
+        .await;
+    assert!(refused.status.as_ref().unwrap().artifact.is_none());
+}

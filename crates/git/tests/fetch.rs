@@ -345,3 +345,30 @@ fn ssh_with_identity_and_strict_host_keys() {
     let err = fetch(&url, &no_key, None).unwrap_err();
     assert_eq!(err.category(), "AuthenticationFailed", "{err}");
 }
+
+#[test]
+fn corrupt_pack_on_the_server_is_an_error_not_a_panic() {
+    let repo = Repo::new(&[(
+        "a.yaml",
+        &"content that compresses into a real pack\n".repeat(200),
+    )]);
+    git(&repo.bare, &["repack", "-a", "-d", "-q"]);
+    let pack_dir = repo.bare.join("objects/pack");
+    let pack = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .expect("a pack file");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let start = bytes.len() / 3;
+    for b in &mut bytes[start..start + 64] {
+        *b ^= 0xff;
+    }
+    let mut perms = std::fs::metadata(&pack).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&pack, perms).unwrap();
+    std::fs::write(&pack, bytes).unwrap();
+
+    let err = fetch(&repo.file_url(), &Credentials::default(), None).unwrap_err();
+    assert_eq!(err.category(), "GitOperationFailed", "{err}");
+}
