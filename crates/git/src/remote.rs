@@ -118,7 +118,7 @@ impl GitRemote {
         if scheme == "ssh" {
             overrides.push(format!(
                 "core.sshCommand={}",
-                ssh_command(dir.path(), credentials)?
+                ssh_command(dir.path(), credentials, timeout)?
             ));
         }
         let repo = gix::ThreadSafeRepository::init_opts(
@@ -441,7 +441,11 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// `ssh` with our key and known_hosts only: no agent, no user config, no prompts, strict host
 /// key checking. Files are written 0600 into the temporary repository directory.
-fn ssh_command(dir: &std::path::Path, credentials: &Credentials) -> Result<String> {
+fn ssh_command(
+    dir: &std::path::Path,
+    credentials: &Credentials,
+    timeout: Duration,
+) -> Result<String> {
     use std::os::unix::fs::PermissionsExt;
     let write = |name: &str, content: &[u8]| -> Result<String> {
         let path = dir.join(name);
@@ -450,8 +454,12 @@ fn ssh_command(dir: &std::path::Path, credentials: &Credentials) -> Result<Strin
             .map_err(|e| Error::Git(format!("chmod {name}: {e}")))?;
         Ok(path.display().to_string())
     };
-    let mut cmd = String::from(
-        "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes",
+    // gix checks its interrupt flag only between reads, so ssh must bound itself: give up on
+    // connecting after the timeout and on a peer that stops answering keep-alives.
+    let connect = timeout.as_secs().clamp(1, 300);
+    let mut cmd = format!(
+        "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+         -o ConnectTimeout={connect} -o ServerAliveInterval=5 -o ServerAliveCountMax=3"
     );
     match &credentials.ssh_known_hosts {
         Some(known) => cmd.push_str(&format!(

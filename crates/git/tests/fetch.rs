@@ -372,3 +372,26 @@ fn corrupt_pack_on_the_server_is_an_error_not_a_panic() {
     let err = fetch(&repo.file_url(), &Credentials::default(), None).unwrap_err();
     assert_eq!(err.category(), "GitOperationFailed", "{err}");
 }
+
+#[test]
+fn silent_ssh_server_times_out() {
+    // Accepts TCP connections and never sends an SSH banner.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ssh://git@{}/repo.git", silent.local_addr().unwrap());
+    let creds = Credentials {
+        ssh_known_hosts: Some(b"# none\n".to_vec()),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let err = GitRemote::new(&url, &creds, Duration::from_secs(2))
+        .unwrap()
+        .advertisement()
+        .unwrap_err();
+    assert_eq!(err.category(), "Timeout", "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
