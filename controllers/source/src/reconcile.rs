@@ -32,7 +32,7 @@ use weir_api::{
     reconcile::unhandled_request,
 };
 use weir_artifact::{ArtifactKey, Storage};
-use weir_git::{GitRemote, PackLimits, pack_commit, refs};
+use weir_git::{GitRemote, PackLimits, Submodules, pack_commit, pack_commit_recursive, refs};
 use weir_runtime::{metrics::Metrics, requeue::jittered, status::apply_status};
 
 use crate::{
@@ -45,6 +45,8 @@ pub const FINALIZER: &str = "source.weir.dev/finalizer";
 /// Field manager for status writes.
 pub const FIELD_MANAGER: &str = "weir-source-controller";
 const KIND: &str = "GitRepository";
+/// How deep submodules of submodules are followed.
+const MAX_SUBMODULE_DEPTH: usize = 5;
 /// Retry delay after a failure that may go away (capped by the interval).
 const RETRY: Duration = Duration::from_secs(30);
 
@@ -249,12 +251,6 @@ async fn sync(
     status: &GitRepositoryStatus,
 ) -> Result<Synced, Failure> {
     let spec = &obj.spec;
-    if spec.recurse_submodules {
-        return Err(Failure::stalled(
-            reasons::INVALID_SPEC,
-            "recurseSubmodules is not supported yet".into(),
-        ));
-    }
     let namespace = obj.namespace().unwrap_or_default();
     let secret = spec.secret_ref.as_ref().map(|r| r.name.as_str());
     let creds = credentials::load(&ctx.client, &namespace, secret).await?;
@@ -265,6 +261,7 @@ async fn sync(
         None => ctx.default_timeout,
     };
     let (url, reference) = (spec.url.clone(), spec.reference.clone());
+    let (submodule_url, submodule_creds) = (url.clone(), creds.clone());
     let (remote, selection) = blocking(move || {
         let remote = GitRemote::new(&url, &creds, timeout)?;
         let advertisement = remote.advertisement()?;
@@ -296,11 +293,31 @@ async fn sync(
         }));
     }
 
-    let (ignore, limits) = (spec.ignore.clone(), ctx.limits.clone());
+    let (ignore, limits, recurse) = (
+        spec.ignore.clone(),
+        ctx.limits.clone(),
+        spec.recurse_submodules,
+    );
     let revision = selection.revision.clone();
     let (packed, report) = blocking(move || {
         let commit = remote.fetch_commit(&selection)?;
-        pack_commit(&remote.repository(), commit, ignore.as_deref(), &limits)
+        if recurse {
+            let submodules = Submodules {
+                parent_url: &submodule_url,
+                credentials: &submodule_creds,
+                timeout,
+                max_depth: MAX_SUBMODULE_DEPTH,
+            };
+            pack_commit_recursive(
+                &remote.repository(),
+                commit,
+                ignore.as_deref(),
+                &limits,
+                &submodules,
+            )
+        } else {
+            pack_commit(&remote.repository(), commit, ignore.as_deref(), &limits)
+        }
     })
     .await?;
     if !report.symlinks_skipped.is_empty() {

@@ -627,3 +627,56 @@ async fn ssh_and_bearer_credentials_from_secrets() {
         .await;
     assert!(refused.status.as_ref().unwrap().artifact.is_none());
 }
+
+#[tokio::test]
+async fn turning_on_recurse_submodules_rebuilds_the_same_revision() {
+    let h = Harness::new("src-submodules").await;
+    let lib = Repo::new(&[("lib.yaml", "lib\n")]);
+    let app = Repo::new(&[("app.yaml", "app\n")]);
+    weir_testenv::git::git(
+        &app.work,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib.file_url(),
+            "vendor/lib",
+        ],
+    );
+    let head = app.commit(&[], "add submodule");
+    let revision = format!("main@sha1:{head}");
+
+    h.create(&h.repo("app", &app.file_url(), serde_json::json!({})))
+        .await;
+    let flat = h.until_ready("app", &revision).await;
+    assert_eq!(
+        artifact_files(&flat).await.keys().collect::<Vec<_>>(),
+        ["app.yaml"]
+    );
+    let flat_digest = flat
+        .status
+        .as_ref()
+        .unwrap()
+        .artifact
+        .as_ref()
+        .unwrap()
+        .digest
+        .clone();
+
+    h.patch_spec("app", serde_json::json!({ "recurseSubmodules": true }))
+        .await;
+    let deep = h
+        .until("app", "an artifact with the submodule", |o| {
+            let s = o.status.as_ref()?;
+            (s.observed_recurse_submodules == Some(true)
+                && conditions::is_true(&s.conditions, types::READY))
+            .then(|| o.clone())
+        })
+        .await;
+    let artifact = deep.status.as_ref().unwrap().artifact.clone().unwrap();
+    assert_eq!(artifact.revision, revision, "same commit");
+    assert_ne!(artifact.digest, flat_digest, "different content");
+    assert_eq!(artifact_files(&deep).await["vendor/lib/lib.yaml"], "lib\n");
+}

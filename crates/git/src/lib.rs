@@ -19,4 +19,4 @@ mod tree;
 
 pub use error::{Error, Result};
 pub use remote::{Credentials, GitRemote};
-pub use tree::{PackLimits, PackReport, pack_commit};
+pub use tree::{PackLimits, PackReport, Submodules, pack_commit, pack_commit_recursive};

@@ -395,3 +395,59 @@ fn silent_ssh_server_times_out() {
     );
     drop(silent);
 }
+
+#[test]
+fn submodules_are_fetched_with_the_same_credentials_when_asked() {
+    let lib = Repo::new(&[
+        ("lib.yaml", "from the submodule\n"),
+        ("nested/x.yaml", "x\n"),
+    ]);
+    let app = Repo::new(&[("app.yaml", "app\n")]);
+    git(
+        &app.work,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &lib.file_url(),
+            "vendor/lib",
+        ],
+    );
+    app.commit(&[], "add submodule");
+
+    let remote = GitRemote::new(&app.file_url(), &Credentials::default(), TIMEOUT).unwrap();
+    let selection = refs::select(None, &remote.advertisement().unwrap()).unwrap();
+    let commit = remote.fetch_commit(&selection).unwrap();
+    let repo = remote.repository();
+
+    let (flat, report) = pack_commit(&repo, commit, None, &PackLimits::default()).unwrap();
+    assert_eq!(report.submodules_skipped, ["vendor/lib"]);
+    assert_eq!(
+        files(&flat).keys().collect::<Vec<_>>(),
+        ["app.yaml"],
+        ".gitmodules is excluded by default"
+    );
+
+    let subs = weir_git::Submodules {
+        parent_url: &app.file_url(),
+        credentials: &Credentials::default(),
+        timeout: TIMEOUT,
+        max_depth: 3,
+    };
+    let (deep, report) =
+        weir_git::pack_commit_recursive(&repo, commit, None, &PackLimits::default(), &subs)
+            .unwrap();
+    assert!(report.submodules_skipped.is_empty());
+    let got = files(&deep);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        [
+            "app.yaml",
+            "vendor/lib/lib.yaml",
+            "vendor/lib/nested/x.yaml"
+        ]
+    );
+    assert_eq!(got["vendor/lib/lib.yaml"], "from the submodule\n");
+}
