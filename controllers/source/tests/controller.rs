@@ -680,3 +680,86 @@ async fn turning_on_recurse_submodules_rebuilds_the_same_revision() {
     assert_ne!(artifact.digest, flat_digest, "different content");
     assert_eq!(artifact_files(&deep).await["vendor/lib/lib.yaml"], "lib\n");
 }
+
+#[tokio::test]
+async fn every_ref_kind_over_https_with_a_custom_ca() {
+    let h = Harness::new("src-refs").await;
+    let repo = Repo::new(&[("v.txt", "1")]);
+    let first = repo.head();
+    weir_testenv::git::git(&repo.work, &["tag", "-a", "v6.9.4", "-m", "annotated"]);
+    let second = repo.commit(&[("v.txt", "2")], "second");
+    weir_testenv::git::git(&repo.work, &["tag", "6.10.0"]);
+    weir_testenv::git::git(&repo.work, &["checkout", "-q", "-b", "dev", &first]);
+    let dev = repo.commit(&[("v.txt", "dev")], "dev");
+    weir_testenv::git::git(&repo.work, &["checkout", "-q", "main"]);
+    repo.push();
+    weir_testenv::git::git(&repo.bare, &["update-ref", "refs/pull/1/head", &first]);
+
+    let server = HttpServer::start_tls(repo.bare.parent().unwrap(), &["--user", "alice:s3cret"]);
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.ns);
+    let data = [
+        ("username", "alice".to_owned()),
+        ("password", "s3cret".to_owned()),
+        ("ca.crt", server.ca_pem.clone().unwrap()),
+    ];
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("https".into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    let url = server.url("repo.git");
+    let cases = [
+        (
+            "default",
+            serde_json::json!(null),
+            format!("main@sha1:{second}"),
+        ),
+        (
+            "branch",
+            serde_json::json!({ "branch": "dev" }),
+            format!("dev@sha1:{dev}"),
+        ),
+        (
+            "tag",
+            serde_json::json!({ "tag": "v6.9.4" }),
+            format!("v6.9.4@sha1:{first}"),
+        ),
+        (
+            "semver",
+            serde_json::json!({ "semver": ">=6.0.0 <7.0.0" }),
+            format!("6.10.0@sha1:{second}"),
+        ),
+        (
+            "commit",
+            serde_json::json!({ "commit": first }),
+            format!("sha1:{first}"),
+        ),
+        (
+            "name",
+            serde_json::json!({ "name": "refs/pull/1/head" }),
+            format!("refs/pull/1/head@sha1:{first}"),
+        ),
+    ];
+    for (name, reference, _) in &cases {
+        let mut spec = serde_json::json!({ "secretRef": { "name": "https" } });
+        if !reference.is_null() {
+            spec["ref"] = reference.clone();
+        }
+        h.create(&h.repo(name, &url, spec)).await;
+    }
+    for (name, _, revision) in &cases {
+        h.until_ready(name, revision).await;
+    }
+}

@@ -451,3 +451,29 @@ fn submodules_are_fetched_with_the_same_credentials_when_asked() {
     );
     assert_eq!(got["vendor/lib/lib.yaml"], "from the submodule\n");
 }
+
+#[test]
+fn https_with_a_custom_ca() {
+    let repo = Repo::new(&[("a.yaml", "over https\n")]);
+    let server = HttpServer::start_tls(repo.bare.parent().unwrap(), &["--user", "alice:s3cret"]);
+    let url = server.url("repo.git");
+    assert!(url.starts_with("https://"));
+    let basic = Some(("alice".to_owned(), "s3cret".to_owned()));
+    let trusted = Credentials {
+        basic: basic.clone(),
+        ca_pem: server.ca_pem.clone().map(String::into_bytes),
+        ..Default::default()
+    };
+    let (_, packed, _) = fetch(&url, &trusted, None).unwrap();
+    assert_eq!(files(&packed)["a.yaml"], "over https\n");
+
+    let untrusted = Credentials {
+        basic,
+        ..Default::default()
+    };
+    let err = fetch(&url, &untrusted, None).unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}

@@ -130,6 +130,9 @@ const SERVER_SCRIPT: &str = include_str!("../assets/git_http_server.py");
 /// `git http-backend` behind the test server, on a random loopback port.
 pub struct HttpServer {
     child: Child,
+    /// The CA that signed the server's certificate, when serving https.
+    pub ca_pem: Option<String>,
+    _tls: Option<tempfile::TempDir>,
     /// The loopback port.
     pub port: u16,
     _dir: tempfile::TempDir,
@@ -167,12 +170,51 @@ impl HttpServer {
             child,
             port,
             _dir: dir,
+            ca_pem: None,
+            _tls: None,
         }
     }
 
     /// URL of repository `repo` (relative to the served root).
     pub fn url(&self, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo}", self.port)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/{repo}", self.port)
+    }
+
+    /// Like [`HttpServer::start`] but over TLS with a certificate for 127.0.0.1 from a fresh CA;
+    /// the CA is in [`HttpServer::ca_pem`].
+    pub fn start_tls(root: &Path, extra: &[&str]) -> HttpServer {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "weir-test-git-ca");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .unwrap()
+                .signed_by(&key, &issuer)
+                .unwrap();
+        let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let mut args: Vec<&str> = extra.to_vec();
+        let (c, k) = (
+            cert_path.to_str().unwrap().to_owned(),
+            key_path.to_str().unwrap().to_owned(),
+        );
+        args.extend(["--tls-cert", c.as_str(), "--tls-key", k.as_str()]);
+        let mut server = HttpServer::start(root, &args);
+        server.ca_pem = Some(ca_cert.pem());
+        server._tls = Some(dir);
+        server
     }
 }
 
