@@ -138,7 +138,9 @@ async fn apply(
         .max(Duration::from_secs(1));
     let now = || Time(Timestamp::now());
 
-    let outcome = sync(obj, ctx, &key, &status).await;
+    // What the apiserver holds now: a progress write during `sync` replaces `old`.
+    let mut written = old.clone();
+    let outcome = sync(obj, ctx, api, &key, &status, &mut written).await;
     if let Some(request) =
         unhandled_request(&obj.metadata, status.last_handled_reconcile_at.as_deref())
     {
@@ -237,7 +239,7 @@ async fn apply(
     } else {
         conditions::remove(&mut status.conditions, types::ARTIFACT_IN_STORAGE);
     }
-    apply_status(api, obj, FIELD_MANAGER, old.as_ref(), &status).await?;
+    apply_status(api, obj, FIELD_MANAGER, written.as_ref(), &status).await?;
     let ready = conditions::get(&status.conditions, types::READY).map(|c| c.status.clone());
     ctx.metrics.ready_status(KIND, &key.dir(), ready.as_deref());
     Ok(Action::requeue(requeue))
@@ -247,8 +249,10 @@ async fn apply(
 async fn sync(
     obj: &GitRepository,
     ctx: &Context,
+    api: &Api<GitRepository>,
     key: &ArtifactKey,
     status: &GitRepositoryStatus,
+    written: &mut Option<GitRepositoryStatus>,
 ) -> Result<Synced, Failure> {
     let spec = &obj.spec;
     let namespace = obj.namespace().unwrap_or_default();
@@ -291,6 +295,20 @@ async fn sync(
             url,
             ..artifact.clone()
         }));
+    }
+
+    // A fetch is needed: show it (kstatus Reconciling, Ready Unknown) before the slow part.
+    let mut progress = status.clone();
+    conditions::mark_reconciling(
+        &mut progress.conditions,
+        reasons::PROGRESSING,
+        &format!("fetching revision '{}'", selection.revision),
+        obj.metadata.generation,
+        Time(Timestamp::now()),
+    );
+    match apply_status(api, obj, FIELD_MANAGER, written.as_ref(), &progress).await {
+        Ok(_) => *written = Some(progress),
+        Err(e) => tracing::warn!(object = %key.dir(), error = %e, "writing progress failed"),
     }
 
     let (ignore, limits, recurse) = (

@@ -763,3 +763,56 @@ async fn every_ref_kind_over_https_with_a_custom_ca() {
         h.until_ready(name, revision).await;
     }
 }
+
+#[tokio::test]
+async fn fetches_show_reconciling_and_the_interval_picks_up_commits() {
+    use futures::{StreamExt, TryStreamExt};
+    let h = Harness::new("src-progress").await;
+    let repo = Repo::new(&[("a.yaml", "1")]);
+    // Watch from before creation: every state the object passes through is seen.
+    let mut events = h
+        .api
+        .watch(&kube::api::WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut obj = h.repo("app", &repo.file_url(), serde_json::json!({}));
+    obj.spec.interval = "2s".into();
+    h.create(&obj).await;
+
+    let mut saw_reconciling = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let event = tokio::time::timeout_at(deadline.into(), events.try_next())
+            .await
+            .expect("Ready in time")
+            .unwrap()
+            .unwrap();
+        let kube::api::WatchEvent::Modified(o) = event else {
+            continue;
+        };
+        let Some(s) = o.status else { continue };
+        if conditions::is_true(&s.conditions, types::RECONCILING) {
+            saw_reconciling = true;
+            assert_eq!(
+                conditions::get(&s.conditions, types::READY).unwrap().status,
+                "Unknown"
+            );
+        }
+        if conditions::is_true(&s.conditions, types::READY) {
+            assert!(
+                conditions::get(&s.conditions, types::RECONCILING).is_none(),
+                "Reconciling must go when done"
+            );
+            break;
+        }
+    }
+    assert!(
+        saw_reconciling,
+        "a fetch must show Reconciling=True while it runs"
+    );
+
+    // No request: the 2 s interval alone brings the new commit.
+    let next = repo.commit(&[("a.yaml", "2")], "next");
+    h.until_ready("app", &format!("main@sha1:{next}")).await;
+}
