@@ -131,6 +131,30 @@ impl Harness {
         .await
     }
 
+    /// Creates or replaces Secret `name` holding `data`.
+    async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .patch(
+                name,
+                &PatchParams::apply("weir-tests").force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .unwrap();
+    }
+
     async fn request_reconcile(&self, name: &str, token: &str) {
         self.api
             .patch(
@@ -363,25 +387,11 @@ async fn credentials_come_from_the_secret() {
             .contains("creds")
     );
 
-    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.ns);
-    let secret = |password: &str| Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("creds".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([
-            ("username".to_owned(), ByteString(b"alice".to_vec())),
-            (
-                "password".to_owned(),
-                ByteString(password.as_bytes().to_vec()),
-            ),
-        ])),
-        ..Default::default()
-    };
-    secrets
-        .create(&PostParams::default(), &secret("wrong-password"))
-        .await
-        .unwrap();
+    h.put_secret(
+        "creds",
+        &[("username", "alice"), ("password", "wrong-password")],
+    )
+    .await;
     h.request_reconcile("app", "with-secret").await;
     let refused = h.until_failed("app", "AuthenticationFailed").await;
     let text = serde_json::to_string(&refused.status).unwrap();
@@ -390,10 +400,8 @@ async fn credentials_come_from_the_secret() {
         "a password leaked into the status: {text}"
     );
 
-    secrets
-        .replace("creds", &PostParams::default(), &secret("s3cret"))
-        .await
-        .unwrap();
+    h.put_secret("creds", &[("username", "alice"), ("password", "s3cret")])
+        .await;
     h.request_reconcile("app", "fixed").await;
     let ok = h
         .until_ready("app", &format!("main@sha1:{}", repo.head()))
@@ -532,33 +540,13 @@ async fn ssh_and_bearer_credentials_from_secrets() {
     let h = Harness::new("src-transports").await;
     let repo = Repo::new(&[("a.yaml", "a: 1\n")]);
     let revision = format!("main@sha1:{}", repo.head());
-    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.ns);
-    let secret = |name: &str, pairs: &[(&str, &str)]| Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-                .collect(),
-        ),
-        ..Default::default()
-    };
-
     let ssh = weir_testenv::git::SshServer::start();
     let known_hosts = ssh.known_hosts();
-    secrets
-        .create(
-            &PostParams::default(),
-            &secret(
-                "ssh",
-                &[("identity", &ssh.client_key), ("known_hosts", &known_hosts)],
-            ),
-        )
-        .await
-        .unwrap();
+    h.put_secret(
+        "ssh",
+        &[("identity", &ssh.client_key), ("known_hosts", &known_hosts)],
+    )
+    .await;
     h.create(&h.repo(
         "over-ssh",
         &ssh.url(&repo.bare),
@@ -567,13 +555,7 @@ async fn ssh_and_bearer_credentials_from_secrets() {
     .await;
 
     let http = HttpServer::start(repo.bare.parent().unwrap(), &["--bearer", "tok123"]);
-    secrets
-        .create(
-            &PostParams::default(),
-            &secret("token", &[("bearerToken", "tok123")]),
-        )
-        .await
-        .unwrap();
+    h.put_secret("token", &[("bearerToken", "tok123")]).await;
     h.create(&h.repo(
         "over-http",
         &http.url("repo.git"),
@@ -606,16 +588,11 @@ async fn ssh_and_bearer_credentials_from_secrets() {
     // A known_hosts that does not match the server: Ready=False, nothing fetched.
     let other = weir_testenv::git::SshServer::start();
     let wrong = format!("[127.0.0.1]:{} {}\n", ssh.port, other.host_key);
-    secrets
-        .create(
-            &PostParams::default(),
-            &secret(
-                "ssh-wrong",
-                &[("identity", &ssh.client_key), ("known_hosts", &wrong)],
-            ),
-        )
-        .await
-        .unwrap();
+    h.put_secret(
+        "ssh-wrong",
+        &[("identity", &ssh.client_key), ("known_hosts", &wrong)],
+    )
+    .await;
     h.create(&h.repo(
         "mismatch",
         &ssh.url(&repo.bare),
@@ -684,40 +661,24 @@ async fn turning_on_recurse_submodules_rebuilds_the_same_revision() {
 #[tokio::test]
 async fn every_ref_kind_over_https_with_a_custom_ca() {
     let h = Harness::new("src-refs").await;
-    let repo = Repo::new(&[("v.txt", "1")]);
-    let first = repo.head();
-    weir_testenv::git::git(&repo.work, &["tag", "-a", "v6.9.4", "-m", "annotated"]);
-    let second = repo.commit(&[("v.txt", "2")], "second");
-    weir_testenv::git::git(&repo.work, &["tag", "6.10.0"]);
-    weir_testenv::git::git(&repo.work, &["checkout", "-q", "-b", "dev", &first]);
-    let dev = repo.commit(&[("v.txt", "dev")], "dev");
-    weir_testenv::git::git(&repo.work, &["checkout", "-q", "main"]);
-    repo.push();
-    weir_testenv::git::git(&repo.bare, &["update-ref", "refs/pull/1/head", &first]);
+    let weir_testenv::git::RefsFixture {
+        repo,
+        first,
+        second,
+        dev,
+    } = Repo::with_refs();
 
     let server = HttpServer::start_tls(repo.bare.parent().unwrap(), &["--user", "alice:s3cret"]);
-    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.ns);
-    let data = [
-        ("username", "alice".to_owned()),
-        ("password", "s3cret".to_owned()),
-        ("ca.crt", server.ca_pem.clone().unwrap()),
-    ];
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some("https".into()),
-            ..Default::default()
-        },
-        data: Some(
-            data.iter()
-                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-                .collect(),
-        ),
-        ..Default::default()
-    };
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    let ca = server.ca_pem.clone().unwrap();
+    h.put_secret(
+        "https",
+        &[
+            ("username", "alice"),
+            ("password", "s3cret"),
+            ("ca.crt", &ca),
+        ],
+    )
+    .await;
 
     let url = server.url("repo.git");
     let cases = [

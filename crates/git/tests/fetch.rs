@@ -111,18 +111,12 @@ fn default_branch_over_file_is_packed_like_git_archive() {
 
 #[test]
 fn every_kind_of_ref() {
-    let repo = Repo::new(&[("v.txt", "1")]);
-    let first = repo.head();
-    git(&repo.work, &["tag", "-a", "v6.9.4", "-m", "annotated"]);
-    let second = repo.commit(&[("v.txt", "2")], "second");
-    git(&repo.work, &["tag", "6.10.0"]);
-    git(&repo.work, &["tag", "v7.0.0-rc.1"]);
-    git(&repo.work, &["checkout", "-q", "-b", "dev", &first]);
-    let dev = repo.commit(&[("v.txt", "dev")], "dev");
-    git(&repo.work, &["update-ref", "refs/pull/1/head", &first]);
-    git(&repo.work, &["checkout", "-q", "main"]);
-    repo.push();
-    git(&repo.bare, &["update-ref", "refs/pull/1/head", &first]);
+    let weir_testenv::git::RefsFixture {
+        repo,
+        first,
+        second,
+        dev,
+    } = Repo::with_refs();
 
     let url = repo.file_url();
     let none = Credentials::default();

@@ -87,6 +87,29 @@ impl Repo {
         self.head()
     }
 
+    /// A repository for ref tests: commit `first` (`v.txt` = `1`, annotated tag `v6.9.4`),
+    /// `second` on main (`2`, tags `6.10.0` and `v7.0.0-rc.1`), branch `dev` from `first`
+    /// (`dev`), and `refs/pull/1/head` at `first` on the served repository.
+    pub fn with_refs() -> RefsFixture {
+        let repo = Repo::new(&[("v.txt", "1")]);
+        let first = repo.head();
+        git(&repo.work, &["tag", "-a", "v6.9.4", "-m", "annotated"]);
+        let second = repo.commit(&[("v.txt", "2")], "second");
+        git(&repo.work, &["tag", "6.10.0"]);
+        git(&repo.work, &["tag", "v7.0.0-rc.1"]);
+        git(&repo.work, &["checkout", "-q", "-b", "dev", &first]);
+        let dev = repo.commit(&[("v.txt", "dev")], "dev");
+        git(&repo.work, &["checkout", "-q", "main"]);
+        repo.push();
+        git(&repo.bare, &["update-ref", "refs/pull/1/head", &first]);
+        RefsFixture {
+            repo,
+            first,
+            second,
+            dev,
+        }
+    }
+
     /// Pushes all branches and tags to the bare repository.
     pub fn push(&self) {
         if self.bare.exists() {
@@ -122,6 +145,18 @@ impl Repo {
     pub fn file_url(&self) -> String {
         format!("file://{}", self.bare.display())
     }
+}
+
+/// What [`Repo::with_refs`] made.
+pub struct RefsFixture {
+    /// The repository.
+    pub repo: Repo,
+    /// The first commit (`v6.9.4`, `refs/pull/1/head`, parent of `dev`).
+    pub first: String,
+    /// The tip of main (`6.10.0`, `v7.0.0-rc.1`).
+    pub second: String,
+    /// The tip of `dev`.
+    pub dev: String,
 }
 
 /// The smart-HTTP server script (CGI wrapper around `git http-backend`).
