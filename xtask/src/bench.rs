@@ -166,10 +166,7 @@ pub fn source() -> Result<()> {
 /// control plane, N GitRepository objects over five repositories; prints the time until all are
 /// Ready and the controller's peak RSS.
 pub fn source_scale(objects: usize) -> Result<()> {
-    use kube::{
-        Api,
-        api::{ListParams, PostParams},
-    };
+    use kube::{Api, api::PostParams};
     use weir_api::{
         GitRepository,
         conditions::{self, types},
@@ -227,21 +224,10 @@ pub fn source_scale(objects: usize) -> Result<()> {
             api.create(&PostParams::default(), &GitRepository::new(&format!("app{n:04}"), spec)).await?;
         }
         let created = started.elapsed();
-        loop {
-            let list = api.list(&ListParams::default()).await?;
-            let ready = list
-                .items
-                .iter()
-                .filter(|o| o.status.as_ref().is_some_and(|s| conditions::is_true(&s.conditions, types::READY)))
-                .count();
-            if ready == objects {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(600) {
-                bail!("only {ready} of {objects} Ready after 10 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait_for_all(&api, objects, "Ready", |o| {
+            o.status.as_ref().is_some_and(|s| conditions::is_true(&s.conditions, types::READY))
+        })
+        .await?;
         let all_ready = started.elapsed();
         // No-op reconciles: every ref is unchanged, so each reconcile is one ref advertisement
         // and no status write beyond lastHandledReconcileAt.
@@ -254,21 +240,10 @@ pub fn source_scale(objects: usize) -> Result<()> {
             )
             .await?;
         }
-        loop {
-            let list = api.list(&ListParams::default()).await?;
-            let handled = list
-                .items
-                .iter()
-                .filter(|o| o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.as_deref()) == Some("bench-noop"))
-                .count();
-            if handled == objects {
-                break;
-            }
-            if noop_started.elapsed() > Duration::from_secs(600) {
-                bail!("only {handled} of {objects} no-op reconciles handled after 10 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait_for_all(&api, objects, "no-op reconcile handled", |o| {
+            o.status.as_ref().and_then(|s| s.last_handled_reconcile_at.as_deref()) == Some("bench-noop")
+        })
+        .await?;
         let noop = noop_started.elapsed();
         // Steady state: let a few requeues and watch bookmarks pass, then read the high-water mark.
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -289,4 +264,25 @@ pub fn source_scale(objects: usize) -> Result<()> {
         println!("bench source-scale: controller peak RSS {hwm} kB (current {rss} kB)");
         anyhow::Ok(())
     })
+}
+
+/// Polls until `objects` GitRepositories satisfy `done`, failing after ten minutes.
+async fn wait_for_all(
+    api: &kube::Api<weir_api::GitRepository>,
+    objects: usize,
+    what: &str,
+    done: impl Fn(&weir_api::GitRepository) -> bool,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let list = api.list(&kube::api::ListParams::default()).await?;
+        let count = list.items.iter().filter(|o| done(o)).count();
+        if count == objects {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("only {count} of {objects} {what} after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
