@@ -4,6 +4,7 @@
 //! same YAML text as `kustomize build` (v5.5). It never talks to Kubernetes and never runs
 //! external programs: remote bases, helm charts and exec plugins are refused with a clear error.
 
+pub mod build;
 pub mod error;
 pub mod generators;
 pub mod kustomization;
@@ -12,8 +13,10 @@ pub mod patch;
 pub mod resid;
 pub mod resmap;
 pub mod resource;
+pub mod substitute;
 pub mod yaml;
 
+pub use build::{BuildOptions, build, build_yaml};
 pub use error::{Error, Result};
 pub use loader::{Limits, LoadRestrictor, Loader};
 pub use resid::{Gvk, ResId};

@@ -1,0 +1,2 @@
+//! Post-build variable substitution (`${VAR}`, `${VAR:=default}`), as Flux's `postBuild` does
+//! (being written).
