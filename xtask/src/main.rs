@@ -10,12 +10,17 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod conformance;
+mod openapi;
 use weir_testenv::{ControlPlane, ControlPlaneOptions, KUBECONFIG_ENV, binaries};
 
 const HELP: &str = "\
 cargo xtask <command>
 
   crds [--check]           write config/crd/*.yaml from the weir-api types (--check: fail if stale)
+  conformance <corpus-dir> [--case NAME] [-v] [--min-pass-rate PCT]
+                           run the kustomize conformance corpus through weir's engine; prints
+                           `N passed, M failed` and the failing cases
   k8s                      build (once) the control-plane binaries from Go modules; print their dir
   cluster up [--dir D] [--minimal]
                            run a local control plane until Ctrl-C; prints the kubeconfig path
@@ -44,6 +49,8 @@ fn run() -> Result<ExitCode> {
     let rest = || args.iter().skip(1).map(String::as_str).collect::<Vec<_>>();
     match args.first().map(String::as_str) {
         Some("crds") => crds(rest().contains(&"--check")),
+        Some("conformance") => conformance::conformance(&rest()),
+        Some("openapi") => openapi::openapi(rest().contains(&"--check")),
         Some("k8s") => {
             let started = Instant::now();
             let dir = binaries::ensure()?;

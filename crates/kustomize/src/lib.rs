@@ -14,6 +14,7 @@ pub mod resid;
 pub mod resmap;
 pub mod resource;
 pub mod substitute;
+pub mod transform;
 pub mod yaml;
 
 pub use build::{BuildOptions, build, build_yaml};
