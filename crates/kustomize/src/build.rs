@@ -17,7 +17,7 @@ use crate::loader::{Limits, LoadRestrictor, Loader};
 use crate::resmap::ResMap;
 use crate::resource::{Behavior, Resource};
 use crate::transform::{self, TransformerConfig};
-use crate::yaml::{Value, parse_documents};
+use crate::yaml::{Value, parse_documents, parse_documents_lenient};
 
 /// Options of one build.
 #[derive(Debug, Clone, Default)]
@@ -168,7 +168,7 @@ fn load_kustomization(loader: &Loader) -> Result<(Kustomization, String)> {
     };
     let shown = loader.display(&loader.root().join(name));
     let text = loader.read_string(name)?;
-    let docs = parse_documents(&text).map_err(|source| Error::Yaml {
+    let docs = parse_documents_lenient(&text).map_err(|source| Error::Yaml {
         file: shown.clone(),
         source,
     })?;

@@ -15,6 +15,46 @@ pub const KUSTOMIZATION_API_VERSION: &str = "kustomize.config.k8s.io/v1beta1";
 /// `apiVersion` of Component files.
 pub const COMPONENT_API_VERSION: &str = "kustomize.config.k8s.io/v1alpha1";
 
+/// Every top-level field name of a kustomization file.
+const FIELDS: [&str; 36] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "crds",
+    "components",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmCharts",
+    "helmGlobals",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+    "openapi",
+    "namespace",
+];
+
 /// A string-to-string map that keeps file order and accepts scalar values of any type.
 pub type StringMap = IndexMap<String, String>;
 
@@ -26,6 +66,7 @@ pub struct Kustomization {
     pub api_version: Option<String>,
     pub kind: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    #[serde(rename = "openapi")]
     pub open_api: Option<IndexMap<String, String>>,
     pub name_prefix: Option<String>,
     pub name_suffix: Option<String>,
@@ -317,7 +358,21 @@ impl Kustomization {
         if v.is_null() {
             return Ok(Kustomization::default());
         }
-        serde_json::from_value(v.to_json()).map_err(|e| Error::Invalid {
+        let mut json = v.to_json();
+        if let serde_json::Value::Object(map) = &mut json {
+            // Go's JSON decoding matches field names case-insensitively; so does kustomize.
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                if let Some(canonical) = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&key)) {
+                    if *canonical != key {
+                        if let Some(v) = map.remove(&key) {
+                            map.insert((*canonical).to_string(), v);
+                        }
+                    }
+                }
+            }
+        }
+        serde_json::from_value(json).map_err(|e| Error::Invalid {
             what: "Kustomization".into(),
             file: file.into(),
             message: e.to_string(),

@@ -158,10 +158,11 @@ impl Resource {
 
     /// Records the current kind/name/namespace as an earlier id (before a rename).
     pub fn store_previous_id(&mut self) {
+        let id = self.cur_id();
         let entry = (
             self.kind().to_string(),
             self.name().to_string(),
-            self.namespace().to_string(),
+            id.effective_namespace().to_string(),
         );
         self.previous.push(entry);
     }

@@ -10,6 +10,7 @@ pub fn add_hashes(m: &mut ResMap) -> Result<()> {
             continue;
         }
         let hash = crate::generators::content_hash(&r.obj)?;
+        r.store_previous_id();
         let name = format!("{}-{hash}", r.name());
         r.set_name(&name);
         r.needs_hash = false;

@@ -7,5 +7,5 @@ mod parse;
 mod value;
 
 pub use emit::{format_float, to_yaml, to_yaml_stream};
-pub use parse::{YamlError, parse_documents, parse_one, resolve_plain};
+pub use parse::{YamlError, parse_documents, parse_documents_lenient, parse_one, resolve_plain};
 pub use value::{Map, Value};

@@ -32,9 +32,22 @@ const MAX_ALIAS_NODES: usize = 1_000_000;
 /// Decodes every document of a multi-document YAML stream. Empty documents (nothing but
 /// comments, or a bare `---`) decode to [`Value::Null`] and are kept, so callers decide.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_with(text, false)
+}
+
+/// Like [`parse_documents`], but a repeated mapping key replaces the earlier value instead of
+/// failing (how kustomize reads kustomization files).
+pub fn parse_documents_lenient(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, lenient: bool) -> Result<Vec<Value>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        lenient,
+        ..Builder::default()
+    };
     loop {
         let Some(next) = parser.next_event() else {
             break;
@@ -48,7 +61,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
             Event::StreamStart | Event::Nothing => {}
             Event::StreamEnd => break,
             Event::DocumentStart(_) => {
-                builder = Builder::default();
+                builder = Builder {
+                    lenient,
+                    ..Builder::default()
+                };
             }
             Event::DocumentEnd => {
                 docs.push(builder.finish());
@@ -84,6 +100,7 @@ struct Builder {
     root: Option<Value>,
     anchors: std::collections::HashMap<usize, Value>,
     alias_nodes: usize,
+    lenient: bool,
 }
 
 fn err(span: &Span, message: impl Into<String>) -> YamlError {
@@ -183,6 +200,7 @@ impl Builder {
     }
 
     fn push(&mut self, value: Value, span: &Span, is_merge_key: bool) -> Result<(), YamlError> {
+        let lenient = self.lenient;
         match self.stack.last_mut() {
             None => {
                 self.root = Some(value);
@@ -210,6 +228,10 @@ impl Builder {
                     Ok(())
                 }
                 Some((key, line, false)) => {
+                    if lenient && map.contains_key(&key) {
+                        map.insert(key, value);
+                        return Ok(());
+                    }
                     if let Some(index) = map.get_index_of(&key) {
                         let first = lines.get(index).copied().unwrap_or(0);
                         return Err(YamlError {
