@@ -254,6 +254,15 @@ fn test(args: &[&str]) -> Result<ExitCode> {
     let status = child.wait()?;
     drop(plane);
     println!("xtask: tests took {:.1?}", t.elapsed());
+    // The shared kustomize conformance corpus sits beside the repository (../shared) in CI.
+    let corpus = workspace_root().join("../shared/conformance/kustomize");
+    if corpus.join("cases").is_dir() {
+        println!("xtask: kustomize conformance corpus {}", corpus.display());
+        let corpus = corpus.display().to_string();
+        conformance::conformance(&[corpus.as_str()])?;
+    } else {
+        println!("xtask: no conformance corpus at ../shared/conformance/kustomize; skipped");
+    }
     println!(
         "weir: {} passed, {} failed, {} skipped",
         totals.passed, totals.failed, totals.ignored

@@ -591,6 +591,7 @@ fn copy_merge_metadata(r: &mut Resource, old: &Resource) {
     } else {
         r.set_namespace(&ns);
     }
+    r.needs_hash = r.needs_hash && old.needs_hash;
     r.previous = old.previous.clone();
     r.prefixes = old.prefixes.clone();
     r.suffixes = old.suffixes.clone();
@@ -649,6 +650,8 @@ fn push_object(doc: Value, shown: &str, out: &mut Vec<Resource>) -> Result<()> {
                     message: "missing Resource metadata: an object has no 'kind'".into(),
                 });
             }
+            let mut doc = doc;
+            stringify_metadata_maps(&mut doc);
             out.push(Resource::new(doc));
             Ok(())
         }
@@ -663,6 +666,24 @@ fn push_object(doc: Value, shown: &str, out: &mut Vec<Resource>) -> Result<()> {
             file: shown.to_string(),
             message: format!("expected an object, found a {}", other.type_name()),
         }),
+    }
+}
+
+/// kustomize reads labels and annotations as string maps: `port: 8080` becomes `"8080"`.
+fn stringify_metadata_maps(doc: &mut Value) {
+    for field in ["labels", "annotations"] {
+        if let Some(Value::Map(m)) = doc.get_path_mut(&["metadata", field]) {
+            for v in m.values_mut() {
+                if !matches!(v, Value::String(_) | Value::Map(_) | Value::Seq(_)) {
+                    let s = if v.is_null() {
+                        String::new()
+                    } else {
+                        v.scalar_string().unwrap_or_default()
+                    };
+                    *v = Value::String(s);
+                }
+            }
+        }
     }
 }
 

@@ -339,9 +339,8 @@ pub fn images(m: &mut ResMap, img: &Image, specs: &[FieldSpec]) -> Result<()> {
             continue;
         }
         legacy_image_walk(&mut r.obj, img, &pattern)?;
-        apply_specs(r, specs, Some(CreateKind::Scalar), &mut |node| {
-            update_image(node, img, &pattern)
-        })?;
+        // kustomize's image filter never creates fields (no create kind).
+        apply_specs(r, specs, None, &mut |node| update_image(node, img, &pattern))?;
     }
     Ok(())
 }
