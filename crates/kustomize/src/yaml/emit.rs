@@ -40,33 +40,37 @@ pub fn format_float(f: f64) -> String {
 /// One document as YAML text ending in a newline (an empty mapping prints as `{}`).
 pub fn to_yaml(v: &Value) -> String {
     let mut out = String::with_capacity(256);
-    write_document(&mut out, v);
+    write_document(&mut out, v, &mut Vec::new());
     out
 }
 
 /// Documents joined by `---\n`, as `kustomize build` prints a resource list.
 pub fn to_yaml_stream(docs: &[Value]) -> String {
     let mut out = String::with_capacity(docs.len() * 512);
+    let mut order = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        write_document(&mut out, doc);
+        write_document(&mut out, doc, &mut order);
     }
     out
 }
 
-fn write_document(out: &mut String, v: &Value) {
+/// Writes one document; `order` is scratch space for sorting keys, reused across documents.
+fn write_document(out: &mut String, v: &Value, order: &mut Vec<usize>) {
     let mut e = Emitter {
         out,
         indent: -1,
         column: 0,
         whitespace: true,
         indention: true,
+        order: std::mem::take(order),
     };
     e.node(v, false);
     // DOCUMENT-END (implicit): finish the last line.
     e.write_indent();
+    *order = e.order;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -77,7 +81,7 @@ fn write_document(out: &mut String, v: &Value) {
 /// decimal point (`|f| = 0.d1d2d3… × 10^dp`), as Go's `strconv` computes them: the shortest
 /// digits closest to the exact value, ties broken towards an even last digit.
 fn shortest_digits(abs: f64) -> (String, i32) {
-    let (mut digits, dp) = split_sci(&format!("{abs:e}"));
+    let (digits, dp) = split_sci(&format!("{abs:e}"));
     // Rust breaks an exact tie between two shortest candidates upwards, Go to even. A tie needs
     // the exact binary value to have exactly one more significant digit (a final 5) than the
     // shortest form; a value m·2^q with m odd and q < 0 has exactly dp - q of them.
@@ -92,22 +96,44 @@ fn shortest_digits(abs: f64) -> (String, i32) {
         q += tz as i32;
     }
     let nd = digits.len();
-    if m == 0 || q >= 0 || dp - q != nd as i32 + 1 || !digits.ends_with(['1', '3', '5', '7', '9']) {
+    if m == 0 || q >= 0 || dp - q != nd as i32 + 1 {
         return (digits, dp);
     }
     let (exact, exact_dp) = split_sci(&format!("{abs:.nd$e}"));
     if exact.len() != nd + 1 || !exact.ends_with('5') || exact_dp != dp {
         return (digits, dp);
     }
-    // The exact value is halfway between `down` and `down + 1` (in units of the last digit).
-    let down = trim_zeros(exact[..nd].to_string());
-    if down.ends_with(['0', '2', '4', '6', '8']) || down.len() < nd {
-        let candidate = format!("0.{down}e{dp}");
-        if candidate.parse::<f64>().is_ok_and(|v| v == abs) {
-            digits = down;
+    // The exact value is halfway between `down` and `down + 1` (in units of the last digit):
+    // take the one with an even last digit, as long as it still reads back as `abs`.
+    let down = &exact[..nd];
+    let (candidate, candidate_dp) = if down.ends_with(['1', '3', '5', '7', '9']) {
+        increment_digits(down, dp)
+    } else {
+        (trim_zeros(down.to_string()), dp)
+    };
+    if format!("0.{candidate}e{candidate_dp}")
+        .parse::<f64>()
+        .is_ok_and(|v| v == abs)
+    {
+        (candidate, candidate_dp)
+    } else {
+        (digits, dp)
+    }
+}
+
+/// Adds one unit in the last place to a digit string (`0.digits × 10^dp`), carrying as needed.
+fn increment_digits(digits: &str, dp: i32) -> (String, i32) {
+    let mut bytes = digits.as_bytes().to_vec();
+    for b in bytes.iter_mut().rev() {
+        if *b == b'9' {
+            *b = b'0';
+        } else {
+            *b += 1;
+            return (trim_zeros(String::from_utf8_lossy(&bytes).into_owned()), dp);
         }
     }
-    (digits, dp)
+    // All nines: 0.99…9 + ulp = 0.1 × 10^(dp + 1).
+    ("1".to_string(), dp + 1)
 }
 
 /// Splits Rust's `{:e}` output (`d.ddde±x`) into significant digits without trailing zeros and
@@ -170,10 +196,11 @@ fn push_float(out: &mut String, f: f64) {
     let exp = dp - 1;
     let d = digits.as_bytes();
     if !(-4..6).contains(&exp) {
-        out.push(char::from(d[0]));
-        if d.len() > 1 {
+        let (first, rest) = digits.split_at(digits.len().min(1));
+        out.push_str(first);
+        if !rest.is_empty() {
             out.push('.');
-            out.push_str(&digits[1..]);
+            out.push_str(rest);
         }
         out.push('e');
         out.push(if exp < 0 { '-' } else { '+' });
@@ -198,11 +225,8 @@ fn push_float(out: &mut String, f: f64) {
             out.push('.');
             for i in 0..frac {
                 let j = dp + i;
-                if (0..nd).contains(&j) {
-                    out.push(char::from(d[j as usize]));
-                } else {
-                    out.push('0');
-                }
+                let digit = usize::try_from(j).ok().and_then(|j| d.get(j));
+                out.push(digit.map_or('0', |&b| char::from(b)));
             }
         }
     }
@@ -217,7 +241,7 @@ fn push_float(out: &mut String, f: f64) {
 /// scanner then folds it like a line break inside a double-quoted scalar: spaces around a run of
 /// NELs disappear, a single NEL becomes a space and `n > 1` NELs become `n - 1` line feeds.
 fn fold_nel(s: &str) -> Cow<'_, str> {
-    if !s.contains('\u{85}') {
+    if !has_nel(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -251,6 +275,12 @@ fn fold_nel(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `s` contains U+0085 (encoded C2 85).
+fn has_nel(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.contains(&0xC2) && s.contains('\u{85}')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,33 +365,27 @@ fn digit_run(s: &str, mut n: i64) -> (i64, usize) {
     (n, len)
 }
 
-/// Sorts map entries by [`key_less`]. A merge sort of our own: it is stable, never panics even
-/// if the comparison is not a strict order, and does no work on already-sorted input beyond one
-/// comparison per element.
-fn sort_entries<T: Clone>(entries: &mut Vec<(Cow<'_, str>, T)>) {
-    let n = entries.len();
-    if n < 2 {
-        return;
-    }
-    if entries.windows(2).all(|w| !key_less(&w[1].0, &w[0].0)) {
+/// Sorts `v` by `less`. A merge sort of our own: stable, never panics even if `less` is not a
+/// strict order (Go's `keyList.Less` is not, for some key sets), and costs one comparison per
+/// element on already-sorted input.
+fn sort_by_less<T: Copy>(v: &mut [T], less: impl Fn(T, T) -> bool) {
+    let n = v.len();
+    if n < 2 || v.windows(2).all(|w| !less(w[1], w[0])) {
         return;
     }
     // Insertion-sort runs of RUN elements, then merge bottom-up.
     const RUN: usize = 16;
-    let mut start = 0;
-    while start < n {
-        let end = (start + RUN).min(n);
-        for i in start + 1..end {
+    for run in v.chunks_mut(RUN) {
+        for i in 1..run.len() {
             let mut j = i;
-            while j > start && key_less(&entries[j].0, &entries[j - 1].0) {
-                entries.swap(j, j - 1);
+            while j > 0 && less(run[j], run[j - 1]) {
+                run.swap(j, j - 1);
                 j -= 1;
             }
         }
-        start = end;
     }
     let mut width = RUN;
-    let mut buf: Vec<(Cow<'_, str>, T)> = Vec::with_capacity(n);
+    let mut buf: Vec<T> = Vec::with_capacity(n);
     while width < n {
         buf.clear();
         let mut lo = 0;
@@ -370,20 +394,28 @@ fn sort_entries<T: Clone>(entries: &mut Vec<(Cow<'_, str>, T)>) {
             let hi = (lo + 2 * width).min(n);
             let (mut i, mut j) = (lo, mid);
             while i < mid && j < hi {
-                if key_less(&entries[j].0, &entries[i].0) {
-                    buf.push(entries[j].clone());
+                if less(v[j], v[i]) {
+                    buf.push(v[j]);
                     j += 1;
                 } else {
-                    buf.push(entries[i].clone());
+                    buf.push(v[i]);
                     i += 1;
                 }
             }
-            buf.extend(entries[i..mid].iter().cloned());
-            buf.extend(entries[j..hi].iter().cloned());
+            buf.extend_from_slice(&v[i..mid]);
+            buf.extend_from_slice(&v[j..hi]);
             lo = hi;
         }
-        std::mem::swap(entries, &mut buf);
+        v.copy_from_slice(&buf);
         width *= 2;
+    }
+}
+
+/// The key of entry `i` of `m` (as the JSON round trip delivers it when `folded` is given).
+fn key_at<'a>(m: &'a Map, folded: &'a [Cow<'a, str>], i: usize) -> &'a str {
+    match folded.get(i) {
+        Some(k) => k,
+        None => m.get_index(i).map_or("", |(k, _)| k.as_str()),
     }
 }
 
@@ -931,24 +963,69 @@ struct Analysis {
     block_allowed: bool,
     /// Number of characters.
     chars: usize,
+    /// The text contains a line feed (`encoder.stringv` then asks for a literal block).
+    has_lf: bool,
     /// The text contains a break other than `\n`.
     other_breaks: bool,
+    /// The text contains U+0085, which the JSON round trip folds (see [`fold_nel`]).
+    nel: bool,
 }
 
+/// `yaml_emitter_analyze_scalar`, over bytes: ASCII is classified directly, other characters are
+/// decoded (they are never indicators or spaces, only possibly breaks or non-printable).
 fn analyze(value: &str) -> Analysis {
-    if value.is_empty() {
+    let b = value.as_bytes();
+    let len = b.len();
+    if len == 0 {
         return Analysis {
             multiline: false,
             block_plain_allowed: true,
             single_quoted_allowed: true,
             block_allowed: false,
             chars: 0,
+            has_lf: false,
             other_breaks: false,
+            nel: false,
         };
     }
-    let b = value.as_bytes();
-    let len = b.len();
-    let mut block_indicators = false;
+    let first = b[0];
+    let starts_with_document_marker = value.starts_with("---") || value.starts_with("...");
+    if b.iter().all(|&c| c.wrapping_sub(0x21) < 0x5E) {
+        // Fast path, printable ASCII without spaces: no breaks, no special characters, and
+        // the only indicators are a leading one, a lone `?`/`:`/`-`, or a trailing `:`.
+        let block_indicators = starts_with_document_marker
+            || matches!(
+                first,
+                b'#' | b','
+                    | b'['
+                    | b']'
+                    | b'{'
+                    | b'}'
+                    | b'&'
+                    | b'*'
+                    | b'!'
+                    | b'|'
+                    | b'>'
+                    | b'\''
+                    | b'"'
+                    | b'%'
+                    | b'@'
+                    | b'`'
+            )
+            || (len == 1 && matches!(first, b'?' | b':' | b'-'))
+            || b[len - 1] == b':';
+        return Analysis {
+            multiline: false,
+            block_plain_allowed: !block_indicators,
+            single_quoted_allowed: true,
+            block_allowed: true,
+            chars: len,
+            has_lf: false,
+            other_breaks: false,
+            nel: false,
+        };
+    }
+    let mut block_indicators = starts_with_document_marker;
     let mut line_breaks = false;
     let mut special_characters = false;
     let mut leading_space = false;
@@ -959,41 +1036,58 @@ fn analyze(value: &str) -> Analysis {
     let mut space_break = false;
     let mut previous_space = false;
     let mut previous_break = false;
+    let mut has_lf = false;
     let mut other_breaks = false;
+    let mut nel = false;
     let mut chars = 0;
 
-    if value.starts_with("---") || value.starts_with("...") {
-        block_indicators = true;
-    }
-
     let mut preceded_by_whitespace = true;
-    for (i, c) in value.char_indices() {
+    let mut i = 0;
+    while i < len {
+        let c = b[i];
         chars += 1;
-        let w = c.len_utf8();
-        let followed_by_whitespace = i + w >= len || matches!(b[i + w], b' ' | b'\t');
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_indicators = true,
-                '?' | ':' | '-' if followed_by_whitespace => block_indicators = true,
-                _ => {}
+        let (w, is_space, is_brk) = if c < 0x80 {
+            let followed_by_whitespace = i + 1 >= len || matches!(b[i + 1], b' ' | b'\t');
+            if i == 0 {
+                match c {
+                    b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
+                    | b'\'' | b'"' | b'%' | b'@' | b'`' => block_indicators = true,
+                    b'?' | b':' | b'-' if followed_by_whitespace => block_indicators = true,
+                    _ => {}
+                }
+            } else {
+                match c {
+                    b':' if followed_by_whitespace => block_indicators = true,
+                    b'#' if preceded_by_whitespace => block_indicators = true,
+                    _ => {}
+                }
             }
-        } else {
-            match c {
-                ':' if followed_by_whitespace => block_indicators = true,
-                '#' if preceded_by_whitespace => block_indicators = true,
-                _ => {}
-            }
-        }
-
-        if c.is_ascii() {
-            if !matches!(c, '\n' | ' '..='~') {
+            if !matches!(c, b'\n' | b' '..=b'~') {
                 special_characters = true;
             }
-        } else if !is_printable(c) {
-            special_characters = true;
-        }
-        if c == ' ' {
+            preceded_by_whitespace = matches!(c, b' ' | b'\t' | b'\0' | b'\n' | b'\r');
+            match c {
+                b'\n' => has_lf = true,
+                b'\r' => other_breaks = true,
+                _ => {}
+            }
+            (1, c == b' ', matches!(c, b'\n' | b'\r'))
+        } else {
+            let Some(ch) = value.get(i..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            if !is_printable(ch) {
+                special_characters = true;
+            }
+            let brk = is_break(ch);
+            if brk {
+                other_breaks = true;
+                nel |= ch == '\u{85}';
+            }
+            preceded_by_whitespace = brk;
+            (ch.len_utf8(), false, brk)
+        };
+        if is_space {
             if i == 0 {
                 leading_space = true;
             }
@@ -1005,11 +1099,8 @@ fn analyze(value: &str) -> Analysis {
             }
             previous_space = true;
             previous_break = false;
-        } else if is_break(c) {
+        } else if is_brk {
             line_breaks = true;
-            if c != '\n' {
-                other_breaks = true;
-            }
             if i == 0 {
                 leading_break = true;
             }
@@ -1025,7 +1116,7 @@ fn analyze(value: &str) -> Analysis {
             previous_space = false;
             previous_break = false;
         }
-        preceded_by_whitespace = matches!(c, ' ' | '\t' | '\0') || is_break(c);
+        i += w;
     }
 
     let mut block_plain_allowed = true;
@@ -1055,13 +1146,15 @@ fn analyze(value: &str) -> Analysis {
         single_quoted_allowed,
         block_allowed,
         chars,
+        has_lf,
         other_breaks,
+        nel,
     }
 }
 
 /// `encoder.stringv` followed by `yaml_emitter_select_scalar_style` (block context, no tag).
 fn select_style(s: &str, a: &Analysis, simple_key: bool) -> Style {
-    let mut style = if s.contains('\n') {
+    let mut style = if a.has_lf {
         Style::Literal
     } else if can_use_plain(s) {
         Style::Plain
@@ -1098,6 +1191,8 @@ struct Emitter<'a> {
     whitespace: bool,
     /// Only indentation has been written on the current line.
     indention: bool,
+    /// Sorted entry indices of the mappings being written (a stack, one slice per level).
+    order: Vec<usize>,
 }
 
 impl Emitter<'_> {
@@ -1173,9 +1268,14 @@ impl Emitter<'_> {
                 self.after_plain();
             }
             Value::String(s) => {
-                let s = fold_nel(s);
-                let a = analyze(&s);
-                self.scalar(&s, &a, false);
+                let a = analyze(s);
+                if a.nel {
+                    let s = fold_nel(s);
+                    let a = analyze(&s);
+                    self.scalar(&s, &a, false);
+                } else {
+                    self.scalar(s, &a, false);
+                }
             }
             Value::Seq(items) => self.sequence(items, mapping),
             Value::Map(m) => self.mapping(m),
@@ -1215,12 +1315,26 @@ impl Emitter<'_> {
         } else {
             self.indent + BEST_INDENT as isize
         };
-        let mut entries: Vec<(Cow<'_, str>, &Value)> =
-            m.iter().map(|(k, v)| (fold_nel(k), v)).collect();
-        sort_entries(&mut entries);
-        for (key, value) in &entries {
+        // Sort entry indices on a stack shared by all nesting levels.
+        let base = self.order.len();
+        self.order.extend(0..m.len());
+        let folded: Vec<Cow<'_, str>> = if m.keys().any(|k| has_nel(k)) {
+            m.keys().map(|k| fold_nel(k)).collect()
+        } else {
+            Vec::new()
+        };
+        sort_by_less(&mut self.order[base..], |a, b| {
+            key_less(key_at(m, &folded, a), key_at(m, &folded, b))
+        });
+        for j in base..base + m.len() {
+            let Some(&index) = self.order.get(j) else {
+                break;
+            };
+            let Some((_, value)) = m.get_index(index) else {
+                continue;
+            };
+            let key = key_at(m, &folded, index);
             self.write_indent();
-            let key = key.as_ref();
             let a = analyze(key);
             if !a.multiline && key.len() <= MAX_SIMPLE_KEY_LEN {
                 self.scalar(key, &a, true);
@@ -1233,6 +1347,7 @@ impl Emitter<'_> {
             }
             self.node(value, true);
         }
+        self.order.truncate(base);
         self.indent = saved;
     }
 
@@ -2095,6 +2210,9 @@ mod tests {
                 format!("data:\n  v: {expected}\n")
             );
         }
+        assert_eq!(increment_digits("12", 0), ("13".to_string(), 0));
+        assert_eq!(increment_digits("199", 3), ("2".to_string(), 3));
+        assert_eq!(increment_digits("999", 3), ("1".to_string(), 4));
         // Not representable in JSON; these follow go-yaml v2's encoder.floatv.
         assert_eq!(format_float(f64::NAN), ".nan");
         assert_eq!(format_float(f64::INFINITY), ".inf");
