@@ -46,6 +46,59 @@ pub struct Accumulator {
 
 struct Ctx {
     stack: Vec<PathBuf>,
+    /// The merge schema in force (kustomize keeps one per build: the top kustomization's
+    /// `openapi`, else the first nested one that sets it).
+    schema: Option<crate::patch::Schema>,
+    schema_set: bool,
+}
+
+impl Ctx {
+    fn new() -> Ctx {
+        Ctx {
+            stack: Vec::new(),
+            schema: None,
+            schema_set: false,
+        }
+    }
+
+    fn set_schema(&mut self, target: &Target, reset: bool) -> Result<()> {
+        if self.schema_set && !reset {
+            return Ok(());
+        }
+        let Some(openapi) = &target.kustomization.open_api else {
+            return Ok(());
+        };
+        let version = openapi.get("version");
+        if let Some(path) = openapi.get("path") {
+            if version.is_some() {
+                return Err(Error::msg(
+                    "builtin version and custom schema provided, cannot use both",
+                ));
+            }
+            let text = target.loader.read_string(path)?;
+            let doc = crate::yaml::parse_one(&text).map_err(|source| Error::Yaml {
+                file: path.clone(),
+                source,
+            })?;
+            self.schema = Some(crate::patch::Schema::builtin().with_custom(&doc)?);
+            self.schema_set = true;
+            return Ok(());
+        }
+        if let Some(v) = version {
+            if v != "v1.21.2" {
+                return Err(Error::msg("the specified OpenAPI version is not built in"));
+            }
+            self.schema = None;
+            self.schema_set = true;
+        }
+        Ok(())
+    }
+
+    fn schema(&self) -> crate::patch::Schema {
+        self.schema
+            .clone()
+            .unwrap_or_else(crate::patch::Schema::builtin)
+    }
 }
 
 /// One kustomization directory, loaded.
@@ -65,7 +118,7 @@ pub fn build(dir: &Path, options: &BuildOptions, overlay: Option<&Kustomization>
         options.load_restrictor,
         options.limits,
     )?;
-    let mut ctx = Ctx { stack: Vec::new() };
+    let mut ctx = Ctx::new();
     let target = match Target::load(loader.clone()) {
         Ok(t) => t,
         Err(Error::Io { message, .. })
@@ -75,6 +128,7 @@ pub fn build(dir: &Path, options: &BuildOptions, overlay: Option<&Kustomization>
         }
         Err(e) => return Err(e),
     };
+    ctx.set_schema(&target, true)?;
     let mut acc = target.accumulate(&mut ctx, Accumulator::default())?;
     let mut top = target;
     if let Some(overlay) = overlay {
@@ -294,7 +348,7 @@ impl Target {
                 }
                 .context("accumulating components"));
             }
-            let child = self.child_target(ctx, &dir)?;
+            let child = self.child_target_with_schema(ctx, &dir)?;
             if !child.kustomization.is_component() {
                 return Err(Error::Invalid {
                     what: "component".into(),
@@ -316,7 +370,8 @@ impl Target {
                 ))
             })?;
         }
-        self.run_transformers(&mut acc)?;
+        let schema = ctx.schema();
+        self.run_transformers(&mut acc, &schema)?;
         for v in &k.vars {
             if acc.vars.iter().any(|x| x.name == v.name) {
                 return Err(Error::msg(format!(
@@ -342,12 +397,18 @@ impl Target {
         })
     }
 
+    fn child_target_with_schema(&self, ctx: &mut Ctx, dir: &Path) -> Result<Target> {
+        let child = self.child_target(ctx, dir)?;
+        ctx.set_schema(&child, false)?;
+        Ok(child)
+    }
+
     fn accumulate_resource(&self, ctx: &mut Ctx, acc: &mut Accumulator, entry: &str) -> Result<()> {
         let path = self.loader.resolve(entry).map_err(|e| {
             e.context(format!("accumulating resources from '{entry}'"))
         })?;
         if path.is_dir() {
-            let child = self.child_target(ctx, &path).map_err(|e| {
+            let child = self.child_target_with_schema(ctx, &path).map_err(|e| {
                 e.context(format!("accumulating resources from '{entry}'"))
             })?;
             if child.kustomization.is_component() {
@@ -446,27 +507,26 @@ impl Target {
         if path.is_dir() {
             let loader = self.loader.child(&path)?;
             let target = Target::load(loader)?;
-            let mut ctx = Ctx { stack: Vec::new() };
+            let mut ctx = Ctx::new();
             let acc = target.accumulate(&mut ctx, Accumulator::default())?;
             return Ok(acc.resmap.into_resources());
         }
         self.load_resource_file(entry)
     }
 
-    fn run_transformers(&self, acc: &mut Accumulator) -> Result<()> {
+    fn run_transformers(&self, acc: &mut Accumulator, schema: &crate::patch::Schema) -> Result<()> {
         let k = &self.kustomization;
         let tc = acc.config.clone();
-        let schema = transform::patches::schema_for(&self.loader, k)?;
         if !k.patches_strategic_merge.is_empty() {
             transform::patches::strategic_merge_list(
                 &self.loader,
                 &mut acc.resmap,
                 &k.patches_strategic_merge,
-                &schema,
+                schema,
             )?;
         }
         for p in &k.patches {
-            transform::patches::patch(&self.loader, &mut acc.resmap, p, &schema)?;
+            transform::patches::patch(&self.loader, &mut acc.resmap, p, schema)?;
         }
         if let Some(ns) = &k.namespace {
             transform::builtins::namespace(&mut acc.resmap, ns, &tc.namespace, false, "")?;

@@ -3,30 +3,13 @@
 
 use super::selector;
 use crate::error::{Error, Result};
-use crate::kustomization::{Kustomization, Patch};
+use crate::kustomization::Patch;
 use crate::loader::Loader;
 use crate::patch::{self, MergeOutcome, Schema};
 use crate::resid::ResId;
 use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::yaml::{Value, parse_one};
-
-/// The merge schema for a kustomization: builtin, plus its `openapi:` document if any.
-pub fn schema_for(loader: &Loader, k: &Kustomization) -> Result<Schema> {
-    let schema = Schema::builtin();
-    match k.open_api.as_ref().and_then(|o| o.get("path")) {
-        Some(path) => {
-            let text = loader.read_string(path)?;
-            let doc = parse_one(&text).map_err(|source| Error::Yaml {
-                file: path.clone(),
-                source,
-            })?;
-            let _ = doc; // custom schema support lands with the patch engine
-            Ok(schema)
-        }
-        None => Ok(schema),
-    }
-}
 
 /// A strategic merge patch with the options it was given.
 struct SmPatch {
