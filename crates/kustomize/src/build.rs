@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::kustomization::{
     COMPONENT_API_VERSION, KUSTOMIZATION_API_VERSION, KUSTOMIZATION_FILE_NAMES, Kustomization,
-    Var,
 };
 use crate::loader::{Limits, LoadRestrictor, Loader};
 use crate::resmap::ResMap;
@@ -40,8 +39,8 @@ pub struct Accumulator {
     pub resmap: ResMap,
     /// Field specs in force.
     pub config: TransformerConfig,
-    /// Declared vars.
-    pub vars: Vec<Var>,
+    /// Declared vars, each bound to its object when its kustomization was accumulated.
+    pub vars: Vec<transform::refvar::BoundVar>,
 }
 
 struct Ctx {
@@ -149,7 +148,7 @@ pub fn build(dir: &Path, options: &BuildOptions, overlay: Option<&Kustomization>
 fn finish(top: &Target, mut acc: Accumulator) -> Result<ResMap> {
     transform::hash::add_hashes(&mut acc.resmap)?;
     transform::nameref::fix_back_references(&mut acc.resmap, &acc.config)?;
-    transform::refvar::resolve_vars(&mut acc.resmap, &acc.vars, &acc.config)?;
+    transform::refvar::resolve_bound_vars(&mut acc.resmap, &acc.vars, &acc.config)?;
     acc.resmap.retain(|r| !r.is_local_config());
     transform::sort::apply(&mut acc.resmap, top.kustomization.sort_options.as_ref())?;
     let keep_origin = top
@@ -372,15 +371,7 @@ impl Target {
         }
         let schema = ctx.schema();
         self.run_transformers(&mut acc, &schema)?;
-        for v in &k.vars {
-            if acc.vars.iter().any(|x| x.name == v.name) {
-                return Err(Error::msg(format!(
-                    "var '{}' already encountered",
-                    v.name
-                )));
-            }
-            acc.vars.push(v.clone());
-        }
+        transform::refvar::merge_vars(&acc.resmap, &mut acc.vars, &k.vars)?;
         Ok(acc)
     }
 
@@ -434,12 +425,12 @@ impl Target {
                 ))
             })?;
             acc.config.merge(&sub.config);
-            for v in sub.vars {
-                if acc.vars.iter().any(|x| x.name == v.name) {
-                    return Err(Error::msg(format!("var '{}' already encountered", v.name)));
-                }
-                acc.vars.push(v);
-            }
+            transform::refvar::append_vars(&mut acc.vars, sub.vars).map_err(|e| {
+                e.context(format!(
+                    "recursed merging from path '{}'",
+                    self.loader.display(&path)
+                ))
+            })?;
             return Ok(());
         }
         let resources = self

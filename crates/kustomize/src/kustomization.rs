@@ -271,7 +271,7 @@ pub struct ObjRef {
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct FieldRef {
-    #[serde(default)]
+    #[serde(default, alias = "fieldpath")]
     pub field_path: String,
 }
 
