@@ -110,7 +110,11 @@ pub struct Target {
 /// Builds the kustomization at `dir` (a plain directory without a kustomization file builds
 /// every `*.yaml`/`*.yml` file below it). `overlay`, when given, is applied on top as if it were
 /// a kustomization in `dir` whose only resource is `dir`'s own result (the Render spec's fields).
-pub fn build(dir: &Path, options: &BuildOptions, overlay: Option<&Kustomization>) -> Result<ResMap> {
+pub fn build(
+    dir: &Path,
+    options: &BuildOptions,
+    overlay: Option<&Kustomization>,
+) -> Result<ResMap> {
     let loader = Loader::new(
         dir,
         options.sandbox.as_deref(),
@@ -240,17 +244,22 @@ fn load_kustomization(loader: &Loader) -> Result<(Kustomization, String)> {
     } else {
         KUSTOMIZATION_API_VERSION
     };
-    if let Some(v) = &k.api_version {
-        if !v.is_empty() && v != required {
-            return Err(Error::Invalid {
-                what: "kustomization".into(),
-                file: shown,
-                message: format!(
-                    "apiVersion for {} should be {required}",
-                    if kind.is_empty() { "Kustomization" } else { &kind }
-                ),
-            });
-        }
+    if let Some(v) = &k.api_version
+        && !v.is_empty()
+        && v != required
+    {
+        return Err(Error::Invalid {
+            what: "kustomization".into(),
+            file: shown,
+            message: format!(
+                "apiVersion for {} should be {required}",
+                if kind.is_empty() {
+                    "Kustomization"
+                } else {
+                    &kind
+                }
+            ),
+        });
     }
     let bases = std::mem::take(&mut k.bases);
     k.resources.extend(bases);
@@ -317,7 +326,9 @@ impl Target {
     ) -> Result<Accumulator> {
         let k = &self.kustomization;
         if ctx.stack.len() > 64 {
-            return Err(Error::Limit("kustomizations nest more than 64 levels deep".into()));
+            return Err(Error::Limit(
+                "kustomizations nest more than 64 levels deep".into(),
+            ));
         }
         for entry in &k.resources {
             self.accumulate_resource(ctx, &mut acc, entry)
@@ -354,7 +365,11 @@ impl Target {
                     file: child.shown_file(),
                     message: format!(
                         "expected kind 'Component' but got '{}'",
-                        child.kustomization.kind.as_deref().unwrap_or("Kustomization")
+                        child
+                            .kustomization
+                            .kind
+                            .as_deref()
+                            .unwrap_or("Kustomization")
                     ),
                 }
                 .context("accumulating components"));
@@ -395,18 +410,20 @@ impl Target {
     }
 
     fn accumulate_resource(&self, ctx: &mut Ctx, acc: &mut Accumulator, entry: &str) -> Result<()> {
-        let path = self.loader.resolve(entry).map_err(|e| {
-            e.context(format!("accumulating resources from '{entry}'"))
-        })?;
+        let path = self
+            .loader
+            .resolve(entry)
+            .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
         if path.is_dir() {
-            let child = self.child_target_with_schema(ctx, &path).map_err(|e| {
-                e.context(format!("accumulating resources from '{entry}'"))
-            })?;
+            let child = self
+                .child_target_with_schema(ctx, &path)
+                .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
             if child.kustomization.is_component() {
                 return Err(Error::Invalid {
                     what: "resource".into(),
                     file: self.loader.display(&path),
-                    message: "expected kind != 'Component' (a Component belongs in `components:`)".into(),
+                    message: "expected kind != 'Component' (a Component belongs in `components:`)"
+                        .into(),
                 });
             }
             ctx.stack.push(path.clone());
@@ -470,7 +487,11 @@ impl Target {
         let global = k.generator_options.as_ref();
         let mut generated = Vec::new();
         for args in &k.config_map_generator {
-            generated.push(crate::generators::make_config_map(&self.loader, args, global)?);
+            generated.push(crate::generators::make_config_map(
+                &self.loader,
+                args,
+                global,
+            )?);
         }
         for args in &k.secret_generator {
             generated.push(crate::generators::make_secret(&self.loader, args, global)?);
@@ -618,7 +639,11 @@ pub fn absorb(m: &mut ResMap, mut r: Resource) -> Result<()> {
 fn copy_merge_metadata(r: &mut Resource, old: &Resource) {
     for field in ["labels", "annotations"] {
         let mut merged = crate::yaml::Map::new();
-        if let Some(m) = old.obj.get_path(&["metadata", field]).and_then(Value::as_map) {
+        if let Some(m) = old
+            .obj
+            .get_path(&["metadata", field])
+            .and_then(Value::as_map)
+        {
             merged.extend(m.clone());
         }
         if let Some(m) = r.obj.get_path(&["metadata", field]).and_then(Value::as_map) {

@@ -363,12 +363,11 @@ impl Kustomization {
             // Go's JSON decoding matches field names case-insensitively; so does kustomize.
             let keys: Vec<String> = map.keys().cloned().collect();
             for key in keys {
-                if let Some(canonical) = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&key)) {
-                    if *canonical != key {
-                        if let Some(v) = map.remove(&key) {
-                            map.insert((*canonical).to_string(), v);
-                        }
-                    }
+                if let Some(canonical) = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(&key))
+                    && *canonical != key
+                    && let Some(v) = map.remove(&key)
+                {
+                    map.insert((*canonical).to_string(), v);
                 }
             }
         }

@@ -101,13 +101,13 @@ impl Loader {
             Some(s) => Some(canonical(s, &s.display().to_string())?),
             None => None,
         };
-        if let Some(sb) = &sandbox {
-            if !root.starts_with(sb) {
-                return Err(Error::Escape {
-                    path: dir.display().to_string(),
-                    root: sb.display().to_string(),
-                });
-            }
+        if let Some(sb) = &sandbox
+            && !root.starts_with(sb)
+        {
+            return Err(Error::Escape {
+                path: dir.display().to_string(),
+                root: sb.display().to_string(),
+            });
         }
         let display_base = match &sandbox {
             Some(sb) => sb.clone(),
@@ -155,13 +155,13 @@ impl Loader {
         let joined = self.root.join(reference);
         let shown = self.display(&lexical_clean(&joined));
         let path = canonical(&joined, &shown)?;
-        if let Some(sb) = &self.sandbox {
-            if !path.starts_with(sb) {
-                return Err(Error::Escape {
-                    path: reference.to_string(),
-                    root: ".".into(),
-                });
-            }
+        if let Some(sb) = &self.sandbox
+            && !path.starts_with(sb)
+        {
+            return Err(Error::Escape {
+                path: reference.to_string(),
+                root: ".".into(),
+            });
         }
         Ok(path)
     }
@@ -220,7 +220,9 @@ impl Loader {
         }
         let bytes = std::fs::read(path).map_err(|e| io_error(&shown, &e))?;
         if bytes.len() as u64 > self.limits.max_file_bytes {
-            return Err(Error::Limit(format!("{shown}: file grew past the size limit")));
+            return Err(Error::Limit(format!(
+                "{shown}: file grew past the size limit"
+            )));
         }
         Ok(bytes)
     }

@@ -57,12 +57,24 @@ pub fn is_cluster_scoped_kind(group: &str, kind: &str) -> bool {
             | ("", "Node")
             | ("", "PersistentVolume")
             | ("", "ComponentStatus")
-            | ("admissionregistration.k8s.io", "MutatingWebhookConfiguration")
-            | ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration")
+            | (
+                "admissionregistration.k8s.io",
+                "MutatingWebhookConfiguration"
+            )
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration"
+            )
             | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
-            | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding")
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingAdmissionPolicyBinding"
+            )
             | ("admissionregistration.k8s.io", "MutatingAdmissionPolicy")
-            | ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding")
+            | (
+                "admissionregistration.k8s.io",
+                "MutatingAdmissionPolicyBinding"
+            )
             | ("apiextensions.k8s.io", "CustomResourceDefinition")
             | ("apiregistration.k8s.io", "APIService")
             | ("certificates.k8s.io", "CertificateSigningRequest")

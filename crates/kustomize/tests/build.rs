@@ -23,15 +23,18 @@ fn check(build_dir: &str) {
         fixtures().join(format!("{}.expected.yaml", build_dir.replace('/', "-"))),
     )
     .unwrap();
-    assert_eq!(ours, recorded, "{build_dir}: differs from the recorded kustomize output");
-    if let Ok(out) = Command::new("kubectl").arg("kustomize").arg(&dir).output() {
-        if out.status.success() {
-            assert_eq!(
-                ours,
-                String::from_utf8_lossy(&out.stdout),
-                "{build_dir}: differs from live kubectl kustomize"
-            );
-        }
+    assert_eq!(
+        ours, recorded,
+        "{build_dir}: differs from the recorded kustomize output"
+    );
+    if let Ok(out) = Command::new("kubectl").arg("kustomize").arg(&dir).output()
+        && out.status.success()
+    {
+        assert_eq!(
+            ours,
+            String::from_utf8_lossy(&out.stdout),
+            "{build_dir}: differs from live kubectl kustomize"
+        );
     }
 }
 
@@ -67,7 +70,10 @@ const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
 #[test]
 fn missing_resource_names_the_file() {
     let t = tempfile::tempdir().unwrap();
-    write(t.path(), &[("kustomization.yaml", "resources:\n- nope.yaml\n")]);
+    write(
+        t.path(),
+        &[("kustomization.yaml", "resources:\n- nope.yaml\n")],
+    );
     let e = build_err(t.path()).to_string();
     assert!(e.contains("nope.yaml") && e.contains("no such file"), "{e}");
 }
@@ -79,7 +85,10 @@ fn malformed_yaml_names_file_and_line() {
         t.path(),
         &[
             ("kustomization.yaml", "resources:\n- bad.yaml\n"),
-            ("bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n"),
+            (
+                "bad.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+            ),
         ],
     );
     let e = build_err(t.path()).to_string();
@@ -98,7 +107,10 @@ fn duplicate_ids_are_refused() {
         ],
     );
     let e = build_err(t.path()).to_string();
-    assert!(e.contains("already registered id") && e.contains("ConfigMap"), "{e}");
+    assert!(
+        e.contains("already registered id") && e.contains("ConfigMap"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -168,11 +180,17 @@ fn unknown_patch_target_is_an_error() {
                 "resources:\n- cm.yaml\npatchesStrategicMerge:\n- p.yaml\n",
             ),
             ("cm.yaml", CM),
-            ("p.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  x: y\n"),
+            (
+                "p.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  x: y\n",
+            ),
         ],
     );
     let e = build_err(t.path()).to_string();
-    assert!(e.contains("no matches for Id ConfigMap.v1.[noGrp]/other"), "{e}");
+    assert!(
+        e.contains("no matches for Id ConfigMap.v1.[noGrp]/other"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -182,7 +200,10 @@ fn plain_directories_build_when_allowed() {
         t.path(),
         &[
             ("z.yaml", CM),
-            ("sub/b.yml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n"),
+            (
+                "sub/b.yml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n",
+            ),
             ("notes.txt", "not yaml"),
         ],
     );
@@ -194,7 +215,10 @@ fn plain_directories_build_when_allowed() {
     let plain = build_yaml(t.path(), &opts, None).unwrap();
     // The same as a kustomization listing the YAML files in path order (kustomize semantics,
     // checked against kubectl by the fixture tests).
-    write(t.path(), &[("kustomization.yaml", "resources:\n- sub/b.yml\n- z.yaml\n")]);
+    write(
+        t.path(),
+        &[("kustomization.yaml", "resources:\n- sub/b.yml\n- z.yaml\n")],
+    );
     let listed = build_yaml(t.path(), &BuildOptions::default(), None).unwrap();
     assert_eq!(plain, listed);
     assert!(plain.contains("kind: Namespace") && plain.contains("kind: ConfigMap"));

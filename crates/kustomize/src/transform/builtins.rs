@@ -19,9 +19,8 @@ fn apply_specs(
 ) -> Result<()> {
     let gvk = r.gvk();
     for fs in specs {
-        fieldspec::apply(&mut r.obj, &gvk, fs, create, set).map_err(|e| {
-            e.context(format!("transforming {}", r.cur_id()))
-        })?;
+        fieldspec::apply(&mut r.obj, &gvk, fs, create, set)
+            .map_err(|e| e.context(format!("transforming {}", r.cur_id())))?;
     }
     Ok(())
 }
@@ -55,9 +54,7 @@ pub fn namespace(
                 return Ok(());
             }
             if let Value::Seq(_) | Value::Map(_) = node {
-                return Err(Error::msg(
-                    "namespace field specs must target scalar nodes",
-                ));
+                return Err(Error::msg("namespace field specs must target scalar nodes"));
             }
             set_scalar(node, ns);
             Ok(())
@@ -91,19 +88,17 @@ pub fn namespace(
                     "invalid value \"{mode}\" for setRoleBindingSubjects: must be one of \"defaultOnly\", \"none\" or \"allServiceAccounts\""
                 )));
             }
-            if mode != "none" {
-                if let Some(subjects) = r.obj.get_mut("subjects").and_then(Value::as_seq_mut) {
-                    for s in subjects.iter_mut() {
-                        let hit = if mode == "allServiceAccounts" {
-                            s.str_at(&["kind"]) == Some("ServiceAccount")
-                        } else {
-                            s.str_at(&["name"]) == Some("default")
-                        };
-                        if hit {
-                            if let Some(map) = s.as_map_mut() {
-                                map.insert("namespace".into(), Value::String(ns.to_string()));
-                            }
-                        }
+            if mode != "none"
+                && let Some(subjects) = r.obj.get_mut("subjects").and_then(Value::as_seq_mut)
+            {
+                for s in subjects.iter_mut() {
+                    let hit = if mode == "allServiceAccounts" {
+                        s.str_at(&["kind"]) == Some("ServiceAccount")
+                    } else {
+                        s.str_at(&["name"]) == Some("default")
+                    };
+                    if hit && let Some(map) = s.as_map_mut() {
+                        map.insert("namespace".into(), Value::String(ns.to_string()));
                     }
                 }
             }
@@ -242,7 +237,11 @@ pub fn split_image(image: &str) -> (String, String, String) {
         (None, None) => (image.to_string(), String::new(), String::new()),
         (ic, Some(id)) if ic.is_none_or(|c| id < c) => {
             let id = id + offset;
-            (image[..id].to_string(), String::new(), image[id + 1..].to_string())
+            (
+                image[..id].to_string(),
+                String::new(),
+                image[id + 1..].to_string(),
+            )
         }
         (Some(ic), Some(id)) => {
             let (ic, id) = (ic + offset, id + offset);
@@ -254,7 +253,11 @@ pub fn split_image(image: &str) -> (String, String, String) {
         }
         (Some(ic), None) => {
             let ic = ic + offset;
-            (image[..ic].to_string(), image[ic + 1..].to_string(), String::new())
+            (
+                image[..ic].to_string(),
+                image[ic + 1..].to_string(),
+                String::new(),
+            )
         }
         (None, Some(_)) => (image.to_string(), String::new(), String::new()),
     }
@@ -305,12 +308,12 @@ fn legacy_image_walk(node: &mut Value, img: &Image, pattern: &Regex) -> Result<(
         Value::Map(map) => {
             for (key, value) in map.iter_mut() {
                 legacy_image_walk(value, img, pattern)?;
-                if key == "containers" || key == "initContainers" {
-                    if let Value::Seq(items) = value {
-                        for item in items.iter_mut() {
-                            if let Some(image) = item.get_mut("image") {
-                                update_image(image, img, pattern)?;
-                            }
+                if (key == "containers" || key == "initContainers")
+                    && let Value::Seq(items) = value
+                {
+                    for item in items.iter_mut() {
+                        if let Some(image) = item.get_mut("image") {
+                            update_image(image, img, pattern)?;
                         }
                     }
                 }
@@ -340,7 +343,9 @@ pub fn images(m: &mut ResMap, img: &Image, specs: &[FieldSpec]) -> Result<()> {
         }
         legacy_image_walk(&mut r.obj, img, &pattern)?;
         // kustomize's image filter never creates fields (no create kind).
-        apply_specs(r, specs, None, &mut |node| update_image(node, img, &pattern))?;
+        apply_specs(r, specs, None, &mut |node| {
+            update_image(node, img, &pattern)
+        })?;
     }
     Ok(())
 }
@@ -389,7 +394,11 @@ mod tests {
         );
         assert_eq!(
             split_image("localhost:5000/a/b:v1@sha256:abc"),
-            ("localhost:5000/a/b".into(), "v1".into(), "sha256:abc".into())
+            (
+                "localhost:5000/a/b".into(),
+                "v1".into(),
+                "sha256:abc".into()
+            )
         );
         assert_eq!(
             split_image("a@sha256:x"),

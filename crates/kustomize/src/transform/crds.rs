@@ -40,7 +40,8 @@ pub fn config_from_crd_file(loader: &Loader, path: &str) -> Result<TransformerCo
 }
 
 fn properties(api: &Value) -> Option<&crate::yaml::Map> {
-    api.get_path(&["Schema", "properties"]).and_then(Value::as_map)
+    api.get_path(&["Schema", "properties"])
+        .and_then(Value::as_map)
 }
 
 fn fs(kind: &str, path: &[String]) -> FieldSpec {

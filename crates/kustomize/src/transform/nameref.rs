@@ -136,9 +136,9 @@ impl Ctx<'_> {
                     .any(|id| gvk_selected(&id.gvk, &self.target))
             })
             .filter(|&i| {
-                role_ref.as_ref().is_none_or(|g| {
-                    res[i].prev_ids().iter().any(|id| gvk_selected(&id.gvk, g))
-                })
+                role_ref
+                    .as_ref()
+                    .is_none_or(|g| res[i].prev_ids().iter().any(|id| gvk_selected(&id.gvk, g)))
             })
             .filter(|&i| {
                 if referrer_id.gvk.is_cluster_scoped() {
@@ -246,10 +246,10 @@ pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result
         }
     }
     for (idx, id) in ref_by {
-        if let Some(r) = m.resources_mut().get_mut(idx) {
-            if !r.ref_by.contains(&id) {
-                r.ref_by.push(id);
-            }
+        if let Some(r) = m.resources_mut().get_mut(idx)
+            && !r.ref_by.contains(&id)
+        {
+            r.ref_by.push(id);
         }
     }
     let _ = split_path;

@@ -36,7 +36,10 @@ fn apply_sm(m: &mut ResMap, index: usize, p: &SmPatch, schema: &Schema) -> Resul
     }
     let mut patch_obj = p.res.obj.clone();
     if let Some(map) = patch_obj.as_map_mut() {
-        map.insert("apiVersion".into(), Value::String(r.api_version().to_string()));
+        map.insert(
+            "apiVersion".into(),
+            Value::String(r.api_version().to_string()),
+        );
     }
     let gvk = r.gvk();
     let outcome = patch::strategic_merge(&mut r.obj, &patch_obj, &gvk, schema)
@@ -45,10 +48,10 @@ fn apply_sm(m: &mut ResMap, index: usize, p: &SmPatch, schema: &Schema) -> Resul
         m.remove(index);
         return Ok(());
     }
-    if !p.allow_kind_change {
-        if let Some(map) = r.obj.as_map_mut() {
-            map.insert("kind".into(), Value::String(kind));
-        }
+    if !p.allow_kind_change
+        && let Some(map) = r.obj.as_map_mut()
+    {
+        map.insert("kind".into(), Value::String(kind));
     }
     if !p.allow_name_change {
         r.set_name(&name);
@@ -71,9 +74,9 @@ fn load_patch_text(loader: &Loader, p: &Patch) -> Result<(String, String)> {
         (false, false) => Err(Error::msg("patch and path can't be set at the same time")),
         (false, true) => Ok((patch.to_string(), format!("[patch: {patch:?}]"))),
         (true, false) => {
-            let text = loader
-                .read_string(path)
-                .map_err(|e| e.context(format!("failed to get the patch file from path({path})")))?;
+            let text = loader.read_string(path).map_err(|e| {
+                e.context(format!("failed to get the patch file from path({path})"))
+            })?;
             Ok((text, format!("[path: {path:?}]")))
         }
     }
@@ -139,7 +142,9 @@ pub fn patch(loader: &Loader, m: &mut ResMap, p: &Patch, schema: &Schema) -> Res
     for sm in &patches {
         let id = patch_id(&sm.res);
         let i = unique_by_any_id(m, &id).map_err(|e| {
-            e.context(format!("no resource matches strategic merge patch \"{id}\""))
+            e.context(format!(
+                "no resource matches strategic merge patch \"{id}\""
+            ))
         })?;
         apply_sm(m, i, sm, schema)?;
     }

@@ -155,10 +155,19 @@ pub fn parse_selector(s: &str) -> Result<Vec<Requirement>> {
         } else if let Some((k, v)) = p.split_once('=') {
             out.push(Requirement::Equals(k.trim().into(), v.trim().into()));
         } else if let Some((k, rest)) = p.split_once(" notin ") {
-            out.push(Requirement::NotIn(k.trim().into(), set_values(rest).ok_or_else(|| bad(p))?));
+            out.push(Requirement::NotIn(
+                k.trim().into(),
+                set_values(rest).ok_or_else(|| bad(p))?,
+            ));
         } else if let Some((k, rest)) = p.split_once(" in ") {
-            out.push(Requirement::In(k.trim().into(), set_values(rest).ok_or_else(|| bad(p))?));
-        } else if p.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            out.push(Requirement::In(
+                k.trim().into(),
+                set_values(rest).ok_or_else(|| bad(p))?,
+            ));
+        } else if p
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
             out.push(Requirement::Exists(p.to_string()));
         } else {
             return Err(bad(p));
@@ -180,7 +189,10 @@ mod tests {
     fn parses_label_selectors() {
         let r = parse_selector("app=a, tier in (x,y),!legacy,env!=prod").unwrap();
         assert_eq!(r.len(), 4);
-        let labels = vec![("app".to_string(), "a".to_string()), ("tier".to_string(), "y".to_string())];
+        let labels = vec![
+            ("app".to_string(), "a".to_string()),
+            ("tier".to_string(), "y".to_string()),
+        ];
         assert!(r.iter().all(|q| q.matches(&labels)));
         assert!(parse_selector("a=(").is_ok());
         assert!(parse_selector("a b").is_err());

@@ -43,7 +43,11 @@ pub fn apply(m: &mut ResMap, options: Option<&SortOptions>) -> Result<()> {
             ORDER_LAST.iter().map(|s| s.to_string()).collect(),
         ),
         Some(o) => {
-            let order = if o.order.is_empty() { "fifo" } else { o.order.as_str() };
+            let order = if o.order.is_empty() {
+                "fifo"
+            } else {
+                o.order.as_str()
+            };
             if order != "fifo" && order != "legacy" {
                 return Err(Error::msg(
                     "the field 'sortOptions.order' must be one of [fifo, legacy]",
@@ -77,10 +81,7 @@ pub fn apply(m: &mut ResMap, options: Option<&SortOptions>) -> Result<()> {
         0
     };
     let resources = m.resources_mut();
-    let mut keyed: Vec<_> = resources
-        .drain(..)
-        .map(|r| (r.cur_id(), r))
-        .collect();
+    let mut keyed: Vec<_> = resources.drain(..).map(|r| (r.cur_id(), r)).collect();
     keyed.sort_by(|(a, _), (b, _)| {
         if a.gvk != b.gvk {
             let (ra, rb) = (rank(&a.gvk.kind), rank(&b.gvk.kind));

@@ -6,8 +6,6 @@
 //! `on`/`off` are strings (YAML 1.2). Quoted and block scalars are always strings. Anchors and
 //! aliases are expanded, `<<` merge keys applied, and a repeated key is an error naming both lines.
 
-use std::borrow::Cow;
-
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use super::value::{Map, Value};
@@ -48,10 +46,7 @@ fn parse_with(text: &str, lenient: bool) -> Result<Vec<Value>, YamlError> {
         lenient,
         ..Builder::default()
     };
-    loop {
-        let Some(next) = parser.next_event() else {
-            break;
-        };
+    while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| YamlError {
             line: e.marker().line(),
             column: e.marker().col() + 1,
@@ -77,7 +72,10 @@ fn parse_with(text: &str, lenient: bool) -> Result<Vec<Value>, YamlError> {
 
 /// Decodes a single-document YAML text (the first document; `Null` when there is none).
 pub fn parse_one(text: &str) -> Result<Value, YamlError> {
-    Ok(parse_documents(text)?.into_iter().next().unwrap_or(Value::Null))
+    Ok(parse_documents(text)?
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null))
 }
 
 enum Frame {
@@ -286,11 +284,12 @@ fn apply_merge(map: &mut Map, merged: Value, span: &Span) -> Result<(), YamlErro
 
 /// The string form of a mapping key (Go's `fmt.Sprint` of the decoded key).
 fn key_string(v: &Value) -> Option<String> {
-    v.scalar_string().map(|s| if v.is_null() { "null".to_string() } else { s })
+    v.scalar_string()
+        .map(|s| if v.is_null() { "null".to_string() } else { s })
 }
 
 fn resolve_scalar(
-    text: &Cow<'_, str>,
+    text: &str,
     style: ScalarStyle,
     tag: Option<&Tag>,
     span: &Span,
@@ -361,30 +360,30 @@ pub fn resolve_plain(text: &str) -> Value {
     if let Some(u) = go_parse_uint(&plain) {
         return Value::Float(u as f64);
     }
-    if is_yaml_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Value::Float(f);
     }
-    if let Some(rest) = plain.strip_prefix("0b") {
-        if let Ok(i) = i64::from_str_radix(rest, 2) {
-            return Value::Int(i);
-        }
+    if let Some(rest) = plain.strip_prefix("0b")
+        && let Ok(i) = i64::from_str_radix(rest, 2)
+    {
+        return Value::Int(i);
     }
-    if let Some(rest) = plain.strip_prefix("-0b") {
-        if let Ok(i) = i64::from_str_radix(rest, 2) {
-            return Value::Int(-i);
-        }
+    if let Some(rest) = plain.strip_prefix("-0b")
+        && let Ok(i) = i64::from_str_radix(rest, 2)
+    {
+        return Value::Int(-i);
     }
-    if let Some(rest) = plain.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(rest, 8) {
-            return Value::Int(i);
-        }
+    if let Some(rest) = plain.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(rest, 8)
+    {
+        return Value::Int(i);
     }
-    if let Some(rest) = plain.strip_prefix("-0o") {
-        if let Ok(i) = i64::from_str_radix(rest, 8) {
-            return Value::Int(-i);
-        }
+    if let Some(rest) = plain.strip_prefix("-0o")
+        && let Ok(i) = i64::from_str_radix(rest, 8)
+    {
+        return Value::Int(-i);
     }
     Value::String(text.to_string())
 }
@@ -498,7 +497,10 @@ mod tests {
         assert_eq!(resolve_plain("True"), Value::Bool(true));
         assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
         assert_eq!(resolve_plain("-12"), Value::Int(-12));
-        assert_eq!(resolve_plain("2001-12-14"), Value::String("2001-12-14".into()));
+        assert_eq!(
+            resolve_plain("2001-12-14"),
+            Value::String("2001-12-14".into())
+        );
         assert_eq!(resolve_plain("1e3"), Value::Float(1000.0));
         assert_eq!(resolve_plain("."), Value::String(".".into()));
     }
