@@ -105,6 +105,10 @@ pub struct Target {
     loader: Loader,
     kustomization: Kustomization,
     file_name: String,
+    /// This kustomization's directory as origins name it: the `resources:`/`components:`
+    /// entries walked from the top kustomization, joined (kustomize's `origin.Path`; `""` at
+    /// the top).
+    origin_dir: String,
 }
 
 /// Builds the kustomization at `dir` (a plain directory without a kustomization file builds
@@ -139,6 +143,7 @@ pub fn build(
             loader: loader.clone(),
             kustomization: overlay.clone(),
             file_name: "(Render overlay)".into(),
+            origin_dir: String::new(),
         };
         acc = overlay_target.accumulate_on(&mut ctx, acc, false)?;
         top.kustomization.sort_options = overlay
@@ -291,6 +296,7 @@ impl Target {
             loader,
             kustomization,
             file_name,
+            origin_dir: String::new(),
         })
     }
 
@@ -306,6 +312,7 @@ impl Target {
                 ..Kustomization::default()
             },
             file_name: "(generated)".into(),
+            origin_dir: String::new(),
         })
     }
 
@@ -358,7 +365,7 @@ impl Target {
                 }
                 .context("accumulating components"));
             }
-            let child = self.child_target_with_schema(ctx, &dir)?;
+            let child = self.child_target_with_schema(ctx, &dir, entry)?;
             if !child.kustomization.is_component() {
                 return Err(Error::Invalid {
                     what: "component".into(),
@@ -390,21 +397,28 @@ impl Target {
         Ok(acc)
     }
 
-    fn child_target(&self, ctx: &Ctx, dir: &Path) -> Result<Target> {
+    fn child_target(&self, ctx: &Ctx, dir: &Path, entry: &str) -> Result<Target> {
         if ctx.stack.iter().any(|d| d == dir) || dir == self.loader.root() {
             return Err(Error::Cycle(self.loader.display(dir)));
         }
         let loader = self.loader.child(dir)?;
-        Target::load(loader).map_err(|e| {
+        let mut child = Target::load(loader).map_err(|e| {
             e.context(format!(
                 "couldn't make target for path '{}'",
                 self.loader.display(dir)
             ))
-        })
+        })?;
+        child.origin_dir = transform::origin::join(&self.origin_dir, entry);
+        Ok(child)
     }
 
-    fn child_target_with_schema(&self, ctx: &mut Ctx, dir: &Path) -> Result<Target> {
-        let child = self.child_target(ctx, dir)?;
+    /// This kustomization file as origins name it (`configuredIn` of what it configures).
+    fn origin_file(&self) -> String {
+        transform::origin::join(&self.origin_dir, &self.file_name)
+    }
+
+    fn child_target_with_schema(&self, ctx: &mut Ctx, dir: &Path, entry: &str) -> Result<Target> {
+        let child = self.child_target(ctx, dir, entry)?;
         ctx.set_schema(&child, false)?;
         Ok(child)
     }
@@ -416,7 +430,7 @@ impl Target {
             .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
         if path.is_dir() {
             let child = self
-                .child_target_with_schema(ctx, &path)
+                .child_target_with_schema(ctx, &path, entry)
                 .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
             if child.kustomization.is_component() {
                 return Err(Error::Invalid {
@@ -470,13 +484,11 @@ impl Target {
             path: shown.clone(),
             message: "file is not valid UTF-8".into(),
         })?;
-        let origin_path = entry.to_string();
+        let origin =
+            transform::origin::file_origin(&transform::origin::join(&self.origin_dir, entry));
         resources_from_text(&text, &shown).map(|mut rs| {
             for r in &mut rs {
-                r.origin = Some(crate::resource::Origin {
-                    path: origin_path.clone(),
-                    config_ref: None,
-                });
+                r.origin = Some(origin.clone());
             }
             rs
         })
@@ -496,12 +508,15 @@ impl Target {
         for args in &k.secret_generator {
             generated.push(crate::generators::make_secret(&self.loader, args, global)?);
         }
-        for entry in &k.generators {
-            let configs = self.plugin_configs(entry)?;
-            for config in configs {
-                let out = transform::plugins::generate(&self.loader, &config)?;
-                generated.extend(out);
+        // The generators name this kustomization file relative to its own directory.
+        for r in &mut generated {
+            if let Some(o) = r.origin.as_mut() {
+                o.path = transform::origin::join(&self.origin_dir, &o.path);
             }
+        }
+        for config in self.plugin_config_list(&k.generators)? {
+            let out = transform::plugins::generate(&self.loader, &config)?;
+            generated.extend(out);
         }
         for r in generated {
             absorb(&mut acc.resmap, r).map_err(|e| e.context("merging from generator"))?;
@@ -509,16 +524,34 @@ impl Target {
         Ok(())
     }
 
+    /// The plugin configurations of a `generators:`/`transformers:` list in kustomize's order:
+    /// every inline configuration first, then those from files and directories.
+    fn plugin_config_list(&self, entries: &[String]) -> Result<Vec<Resource>> {
+        let (inline, paths): (Vec<&String>, Vec<&String>) =
+            entries.iter().partition(|e| e.contains('\n'));
+        let mut configs = Vec::new();
+        for entry in inline.into_iter().chain(paths) {
+            configs.extend(self.plugin_configs(entry)?);
+        }
+        Ok(configs)
+    }
+
     /// The plugin configurations named by a `generators:`/`transformers:` entry: inline YAML,
     /// a file, or a kustomization directory whose output is the configurations.
     fn plugin_configs(&self, entry: &str) -> Result<Vec<Resource>> {
         if entry.contains('\n') {
-            return resources_from_text(entry, &self.shown_file());
+            let origin = transform::origin::file_origin(&self.origin_file());
+            let mut configs = resources_from_text(entry, &self.shown_file())?;
+            for c in &mut configs {
+                c.origin = Some(origin.clone());
+            }
+            return Ok(configs);
         }
         let path = self.loader.resolve(entry)?;
         if path.is_dir() {
             let loader = self.loader.child(&path)?;
-            let target = Target::load(loader)?;
+            let mut target = Target::load(loader)?;
+            target.origin_dir = transform::origin::join(&self.origin_dir, entry);
             let mut ctx = Ctx::new();
             let acc = target.accumulate(&mut ctx, Accumulator::default())?;
             return Ok(acc.resmap.into_resources());
@@ -529,6 +562,15 @@ impl Target {
     fn run_transformers(&self, acc: &mut Accumulator, schema: &crate::patch::Schema) -> Result<()> {
         let k = &self.kustomization;
         let tc = acc.config.clone();
+        // Every builtin transformer instance kustomize configures from this kustomization is
+        // recorded in the transformations of the objects present when it ran.
+        let configured_in = self.origin_file();
+        let mark = |m: &mut ResMap, kind: &str| {
+            transform::origin::record_transformation(
+                m,
+                &transform::origin::builtin_origin(&configured_in, kind),
+            );
+        };
         if !k.patches_strategic_merge.is_empty() {
             transform::patches::strategic_merge_list(
                 &self.loader,
@@ -536,18 +578,23 @@ impl Target {
                 &k.patches_strategic_merge,
                 schema,
             )?;
+            mark(&mut acc.resmap, "PatchStrategicMergeTransformer");
         }
         for p in &k.patches {
             transform::patches::patch(&self.loader, &mut acc.resmap, p, schema)?;
+            mark(&mut acc.resmap, "PatchTransformer");
         }
-        if let Some(ns) = &k.namespace {
+        if let Some(ns) = k.namespace.as_deref().filter(|ns| !ns.is_empty()) {
             transform::builtins::namespace(&mut acc.resmap, ns, &tc.namespace, false, "")?;
+            mark(&mut acc.resmap, "NamespaceTransformer");
         }
         if let Some(prefix) = k.name_prefix.as_deref().filter(|p| !p.is_empty()) {
             transform::builtins::prefix(&mut acc.resmap, prefix, &tc.name_prefix)?;
+            mark(&mut acc.resmap, "PrefixTransformer");
         }
         if let Some(suffix) = k.name_suffix.as_deref().filter(|p| !p.is_empty()) {
             transform::builtins::suffix(&mut acc.resmap, suffix, &tc.name_suffix)?;
+            mark(&mut acc.resmap, "SuffixTransformer");
         }
         for label in &k.labels {
             let mut specs = label.fields.clone();
@@ -568,30 +615,45 @@ impl Target {
                 );
             }
             transform::builtins::labels(&mut acc.resmap, &label.pairs, &specs)?;
+            mark(&mut acc.resmap, "LabelTransformer");
         }
         transform::builtins::labels(&mut acc.resmap, &k.common_labels, &tc.common_labels)?;
+        // kustomize configures the commonLabels instance whenever `labels` or `commonLabels`
+        // is set, even when commonLabels is empty.
+        if !k.labels.is_empty() || !k.common_labels.is_empty() {
+            mark(&mut acc.resmap, "LabelTransformer");
+        }
         transform::builtins::annotations(
             &mut acc.resmap,
             &k.common_annotations,
             &tc.common_annotations,
         )?;
+        if !k.common_annotations.is_empty() {
+            mark(&mut acc.resmap, "AnnotationsTransformer");
+        }
         for p in &k.patches_json6902 {
             transform::patches::json6902_entry(&self.loader, &mut acc.resmap, p)?;
+            mark(&mut acc.resmap, "PatchJson6902Transformer");
         }
         for r in &k.replicas {
             transform::builtins::replicas(&mut acc.resmap, r, &tc.replicas)?;
+            mark(&mut acc.resmap, "ReplicaCountTransformer");
         }
         for img in &k.images {
             transform::builtins::images(&mut acc.resmap, img, &tc.images)?;
+            mark(&mut acc.resmap, "ImageTagTransformer");
         }
         if !k.replacements.is_empty() {
             transform::replacement::apply_fields(&self.loader, &mut acc.resmap, &k.replacements)?;
+            mark(&mut acc.resmap, "ReplacementTransformer");
         }
-        for entry in &k.transformers {
-            let configs = self.plugin_configs(entry)?;
-            for config in configs {
-                transform::plugins::transform(&self.loader, &mut acc.resmap, &config, &tc)?;
-            }
+        for config in self.plugin_config_list(&k.transformers)? {
+            transform::plugins::transform_with_schema(
+                &self.loader,
+                &mut acc.resmap,
+                &config,
+                schema,
+            )?;
         }
         Ok(())
     }
@@ -616,7 +678,12 @@ pub fn absorb(m: &mut ResMap, mut r: Resource) -> Result<()> {
                         "id {id} exists; behavior must be merge or replace"
                     )));
                 }
-                Behavior::Replace => copy_merge_metadata(&mut r, &old),
+                Behavior::Replace => {
+                    copy_merge_metadata(&mut r, &old);
+                    if r.origin.is_none() {
+                        r.origin = old.origin.clone();
+                    }
+                }
                 Behavior::Merge => {
                     copy_merge_metadata(&mut r, &old);
                     for field in ["data", "binaryData"] {
@@ -672,6 +739,10 @@ fn copy_merge_metadata(r: &mut Resource, old: &Resource) {
     r.prefixes = old.prefixes.clone();
     r.suffixes = old.suffixes.clone();
     r.ref_by = old.ref_by.clone();
+    // The annotations merge keeps the transformations recorded on the old object.
+    if r.transformations.is_empty() {
+        r.transformations = old.transformations.clone();
+    }
 }
 
 fn merge_string_map_field(into: &mut Value, from: &Value, field: &str) {

@@ -318,6 +318,7 @@ fn make(
             kind.plugin().to_string(),
             String::new(),
         )),
+        config_namespace: String::new(),
     });
     Ok(res)
 }

@@ -35,6 +35,9 @@ pub struct Origin {
     pub path: String,
     /// The generator that made the object, as `apiVersion`/`kind`/`name` lines.
     pub config_ref: Option<(String, String, String)>,
+    /// The namespace of the plugin configuration object in `config_ref` (`configuredBy.namespace`;
+    /// empty for builtin generators and transformers configured by kustomization fields).
+    pub config_namespace: String,
 }
 
 /// An object plus build bookkeeping.

@@ -424,6 +424,7 @@ fn origin_names_the_builtin_generator_and_the_kustomization_file() {
         Some(Origin {
             path: "kustomization.yml".into(),
             config_ref: Some(("builtin".into(), "SecretGenerator".into(), String::new())),
+            config_namespace: String::new(),
         })
     );
     let res = config_map(&[], json!({"name": "c"}));

@@ -78,7 +78,11 @@ pub fn namespace(
             .iter()
             .filter(|fs| fs.path != "metadata/namespace")
             .filter(|fs| api_version == "v1" || fs.path != "metadata/name")
-            .filter(|fs| !(is_binding && fs.path == "subjects"))
+            .filter(|fs| {
+                !(is_binding
+                    && (fs.kind == "RoleBinding" || fs.kind == "ClusterRoleBinding")
+                    && fs.path == "subjects/namespace")
+            })
             .cloned()
             .collect();
         if is_binding {
@@ -98,7 +102,14 @@ pub fn namespace(
                         s.str_at(&["name"]) == Some("default")
                     };
                     if hit && let Some(map) = s.as_map_mut() {
-                        map.insert("namespace".into(), Value::String(ns.to_string()));
+                        let keep = unset_only
+                            && map
+                                .get("namespace")
+                                .and_then(Value::scalar_string)
+                                .is_some_and(|v| !v.is_empty());
+                        if !keep {
+                            map.insert("namespace".into(), Value::String(ns.to_string()));
+                        }
                     }
                 }
             }
@@ -374,7 +385,24 @@ pub fn replicas(m: &mut ResMap, replica: &Replica, specs: &[FieldSpec]) -> Resul
             )?;
         }
     }
-    let _ = found;
+    if !found {
+        let gvks: Vec<String> = specs
+            .iter()
+            .map(|fs| {
+                Gvk {
+                    group: fs.group.clone(),
+                    version: fs.version.clone(),
+                    kind: fs.kind.clone(),
+                }
+                .to_string()
+            })
+            .collect();
+        return Err(Error::msg(format!(
+            "resource with name {} does not match a config with the following GVK [{}]",
+            replica.name,
+            gvks.join(" ")
+        )));
+    }
     Ok(())
 }
 
