@@ -53,6 +53,8 @@ pub mod reasons {
     pub const SUSPENDED: &str = "Suspended";
     /// The spec cannot be acted on (for example a path escape or an unparsable range).
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// A reference to another namespace was refused (`--no-cross-namespace-refs`, as Flux).
+    pub const ACCESS_DENIED: &str = "AccessDenied";
     /// Credentials were missing, malformed or refused.
     pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
     /// The referenced Secret does not exist or lacks a required key.

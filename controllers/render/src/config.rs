@@ -1,0 +1,193 @@
+//! Command-line configuration, with Flux's flag names.
+
+use std::path::PathBuf;
+
+use weir_artifact::Retention;
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `--metrics-addr`: where `/metrics` is served.
+    pub metrics_addr: String,
+    /// `--health-addr`: where `/healthz` and `/readyz` are served.
+    pub health_addr: String,
+    /// `--storage-path`: the artifact storage root.
+    pub storage_path: PathBuf,
+    /// `--storage-addr`: where the artifact server listens.
+    pub storage_addr: String,
+    /// `--storage-adv-addr`: the `host[:port]` consumers reach the artifact server at; default
+    /// the address the server is bound to.
+    pub storage_adv_addr: Option<String>,
+    /// `--concurrent`: renders in parallel.
+    pub concurrent: u16,
+    /// `--watch-label-selector`: only reconcile Renders with these labels (sources are watched
+    /// whatever their labels, as in Flux).
+    pub watch_label_selector: Option<String>,
+    /// `--no-cross-namespace-refs`: refuse a `sourceRef` in another namespace (Flux's flag; off by
+    /// default, so cross-namespace references are allowed unless a platform turns this on).
+    pub no_cross_namespace_refs: bool,
+    /// `--log-level`.
+    pub log_level: String,
+    /// `--log-format`: `json` or `text`.
+    pub log_format: String,
+    /// `--artifact-retention-records` and `--artifact-retention-ttl`.
+    pub retention: Retention,
+    /// `--max-source-size`: largest source artifact downloaded (bytes).
+    pub max_source_bytes: u64,
+    /// `--max-unpacked-size`: most bytes a source artifact may unpack to.
+    pub max_unpacked_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            metrics_addr: ":8080".into(),
+            health_addr: ":9440".into(),
+            storage_path: PathBuf::from("/data"),
+            storage_addr: ":9090".into(),
+            storage_adv_addr: None,
+            concurrent: 4,
+            watch_label_selector: None,
+            no_cross_namespace_refs: false,
+            log_level: "info".into(),
+            log_format: "json".into(),
+            retention: Retention::default(),
+            max_source_bytes: 256 << 20,
+            max_unpacked_bytes: 512 << 20,
+        }
+    }
+}
+
+/// Usage text.
+pub const USAGE: &str = "\
+weir-render-controller [flags]
+  --metrics-addr ADDR               /metrics listener (default :8080)
+  --health-addr ADDR                /healthz and /readyz listener (default :9440)
+  --storage-path DIR                artifact storage root (default /data)
+  --storage-addr ADDR               artifact server listener (default :9090)
+  --storage-adv-addr HOST[:PORT]    address consumers use to download artifacts
+  --concurrent N                    parallel renders (default 4)
+  --watch-label-selector SELECTOR   only reconcile matching Renders
+  --no-cross-namespace-refs         refuse sourceRefs to other namespaces
+  --log-level LEVEL                 e.g. info, debug (default info)
+  --log-format json|text            (default json)
+  --artifact-retention-records N    superseded artifacts kept (default 2)
+  --artifact-retention-ttl DURATION how long superseded artifacts are kept (default 1h)
+  --max-source-size BYTES           largest source artifact downloaded (default 256 MiB)
+  --max-unpacked-size BYTES         most bytes a source artifact may unpack to (default 512 MiB)
+";
+
+impl Config {
+    /// Parses `--flag value` and `--flag=value` arguments; the error is one readable line.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            if flag == "--help" || flag == "-h" {
+                return Err(USAGE.to_owned());
+            }
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("flag {flag} needs a value"))
+            };
+            let duration =
+                |v: String| weir_api::duration::parse(&v).map_err(|e| format!("{flag}: {e}"));
+            let number = |v: String| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{flag}: {v:?} is not a number"))
+            };
+            match flag.as_str() {
+                "--metrics-addr" => config.metrics_addr = value()?,
+                "--health-addr" => config.health_addr = value()?,
+                "--storage-path" => config.storage_path = PathBuf::from(value()?),
+                "--storage-addr" => config.storage_addr = value()?,
+                "--storage-adv-addr" => config.storage_adv_addr = Some(value()?),
+                "--concurrent" => {
+                    config.concurrent = u16::try_from(number(value()?)?)
+                        .map_err(|_| "--concurrent: too large".to_owned())?
+                        .max(1)
+                }
+                "--watch-label-selector" => config.watch_label_selector = Some(value()?),
+                "--no-cross-namespace-refs" => {
+                    config.no_cross_namespace_refs = match inline.as_deref() {
+                        None | Some("true") => true,
+                        Some("false") => false,
+                        Some(other) => {
+                            return Err(format!("{flag}: {other:?} is not true or false"));
+                        }
+                    }
+                }
+                "--log-level" => config.log_level = value()?,
+                "--log-format" => config.log_format = value()?,
+                "--artifact-retention-records" => {
+                    config.retention.max_history = number(value()?)? as usize
+                }
+                "--artifact-retention-ttl" => config.retention.max_age = duration(value()?)?,
+                "--max-source-size" => config.max_source_bytes = number(value()?)?,
+                "--max-unpacked-size" => config.max_unpacked_bytes = number(value()?)?,
+                other => return Err(format!("unknown flag {other} (see --help)")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        Config::from_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags_in_both_forms() {
+        let c = parse(&[
+            "--storage-path",
+            "/tmp/s",
+            "--concurrent=8",
+            "--artifact-retention-ttl",
+            "10m",
+            "--no-cross-namespace-refs",
+            "--max-source-size=1024",
+        ])
+        .unwrap();
+        assert_eq!(c.storage_path, PathBuf::from("/tmp/s"));
+        assert_eq!(c.concurrent, 8);
+        assert_eq!(c.retention.max_age, Duration::from_secs(600));
+        assert!(c.no_cross_namespace_refs);
+        assert_eq!(c.max_source_bytes, 1024);
+        assert!(!parse(&[]).unwrap().no_cross_namespace_refs);
+        assert!(
+            !parse(&["--no-cross-namespace-refs=false"])
+                .unwrap()
+                .no_cross_namespace_refs
+        );
+    }
+
+    #[test]
+    fn errors_are_one_readable_line() {
+        for (args, wanted) in [
+            (&["--bogus"][..], "unknown flag --bogus"),
+            (
+                &["--concurrent", "many"][..],
+                "--concurrent: \"many\" is not a number",
+            ),
+            (
+                &["--no-cross-namespace-refs=maybe"][..],
+                "--no-cross-namespace-refs: \"maybe\" is not true or false",
+            ),
+            (&["--storage-path"][..], "flag --storage-path needs a value"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.starts_with(wanted) && !e.contains('\n'), "{e}");
+        }
+    }
+}
