@@ -102,6 +102,25 @@ impl TransformerConfig {
             })?;
         let ns = std::mem::take(&mut tc.name_space);
         tc.namespace.extend(ns);
+        for list in [
+            &mut tc.name_prefix,
+            &mut tc.name_suffix,
+            &mut tc.namespace,
+            &mut tc.common_labels,
+            &mut tc.template_labels,
+            &mut tc.labels,
+            &mut tc.common_annotations,
+            &mut tc.var_reference,
+            &mut tc.images,
+            &mut tc.replicas,
+        ] {
+            sort_fs(list);
+        }
+        for b in &mut tc.name_reference {
+            sort_fs(&mut b.field_specs);
+        }
+        tc.name_reference
+            .sort_by(|a, b| gvk_cmp(&a.gvk(), &b.gvk()));
         Ok(tc)
     }
 
@@ -128,18 +147,68 @@ impl TransformerConfig {
                 None => self.name_reference.push(backref.clone()),
             }
         }
+        self.name_reference
+            .sort_by(|a, b| gvk_cmp(&a.gvk(), &b.gvk()));
     }
 }
 
-/// Appends field specs not already present (same gvk and path).
+/// Appends field specs not already present, with kustomize's notion of "present": an existing
+/// spec with the same path that the new spec's group/version/kind would select (so a kind-specific
+/// spec merged first hides a later generic one), then sorts as kustomize does.
 pub fn merge_fs(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
     for fs in from {
-        if !into.iter().any(|x| {
-            x.group == fs.group && x.version == fs.version && x.kind == fs.kind && x.path == fs.path
-        }) {
+        let present = into.iter().any(|x| {
+            x.path == fs.path
+                && (fs.group.is_empty() || fs.group == x.group)
+                && (fs.version.is_empty() || fs.version == x.version)
+                && (fs.kind.is_empty() || fs.kind == x.kind)
+        });
+        if !present {
             into.push(fs.clone());
         }
     }
+    sort_fs(into);
+}
+
+fn fs_gvk(fs: &FieldSpec) -> Gvk {
+    Gvk {
+        group: fs.group.clone(),
+        version: fs.version.clone(),
+        kind: fs.kind.clone(),
+    }
+}
+
+/// Sorts field specs by kind order (kustomize's `Gvk.IsLessThan`); stable.
+pub fn sort_fs(list: &mut [FieldSpec]) {
+    list.sort_by(|a, b| gvk_cmp(&fs_gvk(a), &fs_gvk(b)));
+}
+
+/// kustomize's `Gvk.IsLessThan` as an ordering.
+pub fn gvk_cmp(a: &Gvk, b: &Gvk) -> std::cmp::Ordering {
+    let (ra, rb) = (
+        super::sort::kind_rank(&a.kind),
+        super::sort::kind_rank(&b.kind),
+    );
+    if ra != rb {
+        return ra.cmp(&rb);
+    }
+    stable(a).cmp(&stable(b))
+}
+
+fn stable(g: &Gvk) -> String {
+    let or = |s: &str, d: &str| {
+        if s.is_empty() {
+            d.to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    format!(
+        "{}_{}_{}",
+        or(&g.group, "~G"),
+        or(&g.version, "~V"),
+        or(&g.kind, "~K")
+    )
 }
 
 #[cfg(test)]

@@ -103,6 +103,17 @@ pub fn apply(m: &mut ResMap, options: Option<&SortOptions>) -> Result<()> {
     Ok(())
 }
 
+/// A kind's place in kustomize's default legacy order (negative first, 0 unlisted, positive last).
+pub fn kind_rank(kind: &str) -> i64 {
+    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+        return i as i64 - ORDER_FIRST.len() as i64;
+    }
+    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+        return 1 + i as i64;
+    }
+    0
+}
+
 fn or<'a>(s: &'a str, d: &'a str) -> &'a str {
     if s.is_empty() { d } else { s }
 }
