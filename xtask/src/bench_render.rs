@@ -131,3 +131,155 @@ pub fn render(root: &Path, corpus: Option<&Path>, apps: usize) -> Result<()> {
     );
     Ok(())
 }
+
+/// Polls until `objects` items satisfy `done`, failing after ten minutes.
+async fn wait_until<K>(
+    api: &kube::Api<K>,
+    objects: usize,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let started = Instant::now();
+    loop {
+        let list = api.list(&kube::api::ListParams::default()).await?;
+        let count = list.items.iter().filter(|o| done(o)).count();
+        if count >= objects {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("only {count} of {objects} {what} after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn peak_rss_kb(pid: u32) -> Result<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_string())
+}
+
+/// `cargo xtask bench render-scale --objects N`: the release source- and render-controllers
+/// against a real control plane; N Renders over five GitRepositories (each a small kustomize
+/// overlay); prints the time until all Renders are Ready and the render-controller's peak RSS.
+pub fn render_scale(root: &Path, objects: usize) -> Result<()> {
+    use kube::{Api, api::PostParams};
+    use weir_api::{
+        GitRepository, Render,
+        conditions::{self, types},
+    };
+    use weir_testenv::{ControlPlane, ControlPlaneOptions};
+
+    println!("bench render-scale: building the release controllers…");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "weir-source-controller",
+            "-p",
+            "weir-render-controller",
+        ])
+        .status()?;
+    if !status.success() {
+        bail!("building the controllers failed");
+    }
+    let dir = tempfile::tempdir()?;
+    let mut urls = Vec::new();
+    for i in 0..5 {
+        let work = dir.path().join(format!("repo{i}"));
+        let base = work.join("deploy/base");
+        std::fs::create_dir_all(&base)?;
+        let _ = large_overlay(&work.join("deploy"), 10)?;
+        let git = |args: &[&str]| -> Result<()> {
+            let ok = Command::new("git")
+                .current_dir(&work)
+                .args(args)
+                .env("GIT_AUTHOR_NAME", "bench")
+                .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+                .env("GIT_COMMITTER_NAME", "bench")
+                .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+                .status()?
+                .success();
+            if !ok {
+                bail!("git {args:?} failed");
+            }
+            Ok(())
+        };
+        git(&["init", "-q", "-b", "main"])?;
+        git(&["add", "-A"])?;
+        git(&["commit", "-q", "-m", "init"])?;
+        urls.push(format!("file://{}", work.display()));
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let plane = ControlPlane::start(ControlPlaneOptions::default()).await?;
+        let client = plane.client().await?;
+        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+            Api::all(client.clone());
+        for crd in weir_api::crds::all() {
+            crds.create(&PostParams::default(), &crd).await?;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let common = |name: &str| {
+            let mut c = Command::new(root.join("target/release").join(name));
+            c.env("KUBECONFIG", plane.kubeconfig_path())
+                .args(["--storage-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
+                .args(["--log-level", "warn", "--concurrent", "4"]);
+            c
+        };
+        let mut source = common("weir-source-controller")
+            .arg("--storage-path")
+            .arg(dir.path().join("source-storage"))
+            .spawn()?;
+        let mut render = common("weir-render-controller")
+            .arg("--storage-path")
+            .arg(dir.path().join("render-storage"))
+            .spawn()?;
+        let repos: Api<GitRepository> = Api::namespaced(client.clone(), "default");
+        for (i, url) in urls.iter().enumerate() {
+            let spec = serde_json::from_value(serde_json::json!({ "url": url, "interval": "10m" }))?;
+            repos.create(&PostParams::default(), &GitRepository::new(&format!("repo{i}"), spec)).await?;
+        }
+        wait_until(&repos, urls.len(), "GitRepositories Ready", |o: &GitRepository| {
+            o.status.as_ref().is_some_and(|s| conditions::is_true(&s.conditions, types::READY))
+        })
+        .await?;
+        let renders: Api<Render> = Api::namespaced(client.clone(), "default");
+        let started = Instant::now();
+        for n in 0..objects {
+            let spec = serde_json::from_value(serde_json::json!({
+                "sourceRef": { "kind": "GitRepository", "name": format!("repo{}", n % urls.len()) },
+                "path": "deploy/overlay",
+                "interval": "10m",
+                "namePrefix": format!("r{n}-"),
+            }))?;
+            renders.create(&PostParams::default(), &Render::new(&format!("render{n:04}"), spec)).await?;
+        }
+        wait_until(&renders, objects, "Renders Ready", |o: &Render| {
+            o.status.as_ref().is_some_and(|s| conditions::is_true(&s.conditions, types::READY))
+        })
+        .await?;
+        let all_ready = started.elapsed();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let hwm = peak_rss_kb(render.id())?;
+        let source_hwm = peak_rss_kb(source.id())?;
+        let _ = render.kill();
+        let _ = source.kill();
+        let _ = render.wait();
+        let _ = source.wait();
+        println!("bench render-scale: {objects} Renders over 5 GitRepositories (30 objects each after kustomize), --concurrent 4");
+        println!("bench render-scale: all Ready after {:.1} s ({:.1} ms per Render)", all_ready.as_secs_f64(), all_ready.as_secs_f64() * 1e3 / objects as f64);
+        println!("bench render-scale: render-controller peak RSS {hwm} kB (source-controller {source_hwm} kB)");
+        anyhow::Ok(())
+    })
+}

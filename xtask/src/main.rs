@@ -10,6 +10,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_render;
 mod conformance;
 mod openapi;
 use weir_testenv::{ControlPlane, ControlPlaneOptions, KUBECONFIG_ENV, binaries};
@@ -30,6 +31,11 @@ cargo xtask <command>
                            cargo run --release -p xtask -- bench source)
   bench source-scale [--objects N]
                            peak RSS of the release controller with N GitRepository objects (default 500)
+  bench render [--apps N] [--corpus DIR]
+                           weir build vs kubectl kustomize per corpus case (median ratio) and on a
+                           large generated overlay (release build recommended)
+  bench render-scale [--objects N]
+                           peak RSS of the release render-controller with N Renders (default 500)
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
 ";
@@ -74,7 +80,25 @@ fn run() -> Result<ExitCode> {
                     .context("--objects takes a number")?;
                 bench::source_scale(objects).map(|()| ExitCode::SUCCESS)
             }
-            _ => bail!("usage: cargo xtask bench source | source-scale [--objects N]"),
+            Some(&"render") => {
+                let apps = flag_value(&rest(), "--apps")
+                    .unwrap_or("500")
+                    .parse()
+                    .context("--apps takes a number")?;
+                let corpus = flag_value(&rest(), "--corpus").map(PathBuf::from);
+                bench_render::render(&workspace_root(), corpus.as_deref(), apps)
+                    .map(|()| ExitCode::SUCCESS)
+            }
+            Some(&"render-scale") => {
+                let objects = flag_value(&rest(), "--objects")
+                    .unwrap_or("500")
+                    .parse()
+                    .context("--objects takes a number")?;
+                bench_render::render_scale(&workspace_root(), objects).map(|()| ExitCode::SUCCESS)
+            }
+            _ => bail!(
+                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N]"
+            ),
         },
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

@@ -31,10 +31,157 @@ const EXTENSIONS: [&str; 4] = [
     "x-kubernetes-list-map-keys",
 ];
 
+/// Kinds that kustomize v5.5 merges with the Kubernetes v1.21.2 schema it embeds but that later
+/// Kubernetes releases no longer serve: `(apiVersion, kind, served apiVersion)`. Each is merged
+/// like the served version of the kind; their merge keys were checked against kustomize's
+/// embedded table (the served versions only add fields).
+const LEGACY: &[(&str, &str, &str)] = &[
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "MutatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "ValidatingWebhookConfiguration",
+        "admissionregistration.k8s.io/v1",
+    ),
+    (
+        "apiextensions.k8s.io/v1beta1",
+        "CustomResourceDefinition",
+        "apiextensions.k8s.io/v1",
+    ),
+    (
+        "apiregistration.k8s.io/v1beta1",
+        "APIService",
+        "apiregistration.k8s.io/v1",
+    ),
+    (
+        "authentication.k8s.io/v1beta1",
+        "TokenReview",
+        "authentication.k8s.io/v1",
+    ),
+    (
+        "authorization.k8s.io/v1beta1",
+        "LocalSubjectAccessReview",
+        "authorization.k8s.io/v1",
+    ),
+    (
+        "authorization.k8s.io/v1beta1",
+        "SelfSubjectAccessReview",
+        "authorization.k8s.io/v1",
+    ),
+    (
+        "authorization.k8s.io/v1beta1",
+        "SelfSubjectRulesReview",
+        "authorization.k8s.io/v1",
+    ),
+    (
+        "authorization.k8s.io/v1beta1",
+        "SubjectAccessReview",
+        "authorization.k8s.io/v1",
+    ),
+    (
+        "autoscaling/v2beta1",
+        "HorizontalPodAutoscaler",
+        "autoscaling/v2",
+    ),
+    (
+        "autoscaling/v2beta2",
+        "HorizontalPodAutoscaler",
+        "autoscaling/v2",
+    ),
+    ("batch/v1beta1", "CronJob", "batch/v1"),
+    (
+        "certificates.k8s.io/v1beta1",
+        "CertificateSigningRequest",
+        "certificates.k8s.io/v1",
+    ),
+    (
+        "coordination.k8s.io/v1beta1",
+        "Lease",
+        "coordination.k8s.io/v1",
+    ),
+    (
+        "discovery.k8s.io/v1beta1",
+        "EndpointSlice",
+        "discovery.k8s.io/v1",
+    ),
+    ("events.k8s.io/v1beta1", "Event", "events.k8s.io/v1"),
+    ("extensions/v1beta1", "Ingress", "networking.k8s.io/v1"),
+    (
+        "flowcontrol.apiserver.k8s.io/v1beta1",
+        "FlowSchema",
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    (
+        "flowcontrol.apiserver.k8s.io/v1beta1",
+        "PriorityLevelConfiguration",
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    (
+        "networking.k8s.io/v1beta1",
+        "Ingress",
+        "networking.k8s.io/v1",
+    ),
+    (
+        "networking.k8s.io/v1beta1",
+        "IngressClass",
+        "networking.k8s.io/v1",
+    ),
+    ("node.k8s.io/v1beta1", "RuntimeClass", "node.k8s.io/v1"),
+    ("policy/v1beta1", "Eviction", "policy/v1"),
+    ("policy/v1beta1", "PodDisruptionBudget", "policy/v1"),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        "ClusterRole",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        "ClusterRoleBinding",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        "Role",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        "RoleBinding",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "scheduling.k8s.io/v1beta1",
+        "PriorityClass",
+        "scheduling.k8s.io/v1",
+    ),
+    ("storage.k8s.io/v1beta1", "CSIDriver", "storage.k8s.io/v1"),
+    ("storage.k8s.io/v1beta1", "CSINode", "storage.k8s.io/v1"),
+    (
+        "storage.k8s.io/v1beta1",
+        "CSIStorageCapacity",
+        "storage.k8s.io/v1",
+    ),
+    (
+        "storage.k8s.io/v1beta1",
+        "StorageClass",
+        "storage.k8s.io/v1",
+    ),
+    (
+        "storage.k8s.io/v1beta1",
+        "VolumeAttachment",
+        "storage.k8s.io/v1",
+    ),
+];
+
 /// Regenerates the table (or, with `check`, fails when the committed one differs).
 pub fn openapi(check: bool) -> Result<ExitCode> {
     let swagger = fetch()?;
-    let text = render(&prune(&swagger)?)?;
+    let mut defs = prune(&swagger)?;
+    add_legacy_kinds(&mut defs, LEGACY)?;
+    let text = render(&defs)?;
     let path = super::workspace_root().join(TABLE);
     let current = fs::read_to_string(&path).ok();
     match (check, current.as_deref() == Some(text.as_str())) {
@@ -119,6 +266,32 @@ fn prune(swagger: &Value) -> Result<BTreeMap<String, Value>> {
     Ok(out)
 }
 
+/// `(group, version)` of an apiVersion.
+fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
+/// Adds legacy kinds ([`LEGACY`]) to the `x-kubernetes-group-version-kind` of their served
+/// definition.
+fn add_legacy_kinds(
+    defs: &mut BTreeMap<String, Value>,
+    legacy: &[(&str, &str, &str)],
+) -> Result<()> {
+    for (old, kind, served) in legacy {
+        let (group, version) = split_api_version(served);
+        let wanted = json!({"group": group, "kind": kind, "version": version});
+        let gvks = defs
+            .values_mut()
+            .filter_map(|d| d.get_mut("x-kubernetes-group-version-kind"))
+            .filter_map(Value::as_array_mut)
+            .find(|gvks| gvks.contains(&wanted))
+            .with_context(|| format!("{served} {kind} (for {old}) is not served any more"))?;
+        let (group, version) = split_api_version(old);
+        gvks.push(json!({"group": group, "kind": kind, "version": version}));
+    }
+    Ok(())
+}
+
 /// The merge-relevant part of one schema, or `None` when nothing under it matters.
 fn prune_schema(schema: &Value, relevant: &BTreeSet<String>) -> Option<Value> {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
@@ -144,10 +317,19 @@ fn prune_schema(schema: &Value, relevant: &BTreeSet<String>) -> Option<Value> {
             out.insert("properties".into(), Value::Object(kept));
         }
     }
-    for key in ["items", "additionalProperties"] {
-        if let Some(p) = schema.get(key).and_then(|s| prune_schema(s, relevant)) {
-            out.insert(key.into(), p);
-        }
+    // kyaml only walks into the elements of lists it merges by key.
+    let merges = schema
+        .get("x-kubernetes-patch-strategy")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.split(',').any(|s| s == "merge"));
+    if merges && let Some(p) = schema.get("items").and_then(|s| prune_schema(s, relevant)) {
+        out.insert("items".into(), p);
+    }
+    if let Some(p) = schema
+        .get("additionalProperties")
+        .and_then(|s| prune_schema(s, relevant))
+    {
+        out.insert("additionalProperties".into(), p);
     }
     if out.is_empty() {
         return None;
@@ -236,5 +418,19 @@ mod tests {
             out["a.Kind"]["properties"],
             json!({"spec": {"$ref": "#/definitions/a.Spec"}})
         );
+    }
+
+    #[test]
+    fn legacy_kinds_join_their_served_definition() {
+        let mut defs = BTreeMap::from([(
+            "b.CronJob".to_string(),
+            json!({"x-kubernetes-group-version-kind": [{"group": "batch", "kind": "CronJob", "version": "v1"}]}),
+        )]);
+        add_legacy_kinds(&mut defs, &[("batch/v1beta1", "CronJob", "batch/v1")]).unwrap();
+        assert_eq!(
+            defs["b.CronJob"]["x-kubernetes-group-version-kind"][1],
+            json!({"group": "batch", "kind": "CronJob", "version": "v1beta1"})
+        );
+        assert!(add_legacy_kinds(&mut defs, &[("x/v1beta1", "Gone", "x/v1")]).is_err());
     }
 }
