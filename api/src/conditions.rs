@@ -77,6 +77,8 @@ pub mod reasons {
     pub const SUBSTITUTION_FAILED: &str = "SubstitutionFailed";
     /// The manifest set failed validation (dry-run) before any write.
     pub const VALIDATION_FAILED: &str = "ValidationFailed";
+    /// The manifests were applied (and, where asked, are healthy).
+    pub const APPLY_SUCCEEDED: &str = "ApplySucceeded";
     /// Server-side apply failed.
     pub const APPLY_FAILED: &str = "ApplyFailed";
     /// Deleting objects that left the inventory failed.
