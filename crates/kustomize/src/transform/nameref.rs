@@ -7,7 +7,7 @@
 //! same namespace, then same prefixes/suffixes, else an error naming the candidates.
 
 use super::config::TransformerConfig;
-use super::fieldspec::{self, split_path};
+use super::fieldspec;
 use crate::error::{Error, Result};
 use crate::kustomization::FieldSpec;
 use crate::resid::{Gvk, ResId};
@@ -30,7 +30,35 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     (0..short.len()).all(|i| long[i + diff] == short[i])
 }
 
-fn affixes_equal(r: &Resource, o: &Resource, allow_empty: bool) -> bool {
+/// What the sieve needs to know about a possible referral (names never change during this
+/// transformer, so this is computed once per build).
+struct Cand {
+    cur: ResId,
+    org: ResId,
+    prev: Vec<ResId>,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+    name: String,
+    namespace: String,
+    kind: String,
+}
+
+impl Cand {
+    fn of(r: &Resource) -> Cand {
+        Cand {
+            cur: r.cur_id(),
+            org: r.org_id(),
+            prev: r.prev_ids(),
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
+            name: r.name().to_string(),
+            namespace: r.namespace().to_string(),
+            kind: r.kind().to_string(),
+        }
+    }
+}
+
+fn affixes_equal(r: &Cand, o: &Cand, allow_empty: bool) -> bool {
     if allow_empty {
         let either_prefix_empty = r.prefixes.is_empty() || o.prefixes.is_empty();
         let either_suffix_empty = r.suffixes.is_empty() || o.suffixes.is_empty();
@@ -69,21 +97,20 @@ fn role_binding_namespaces(r: &Resource) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Indices of resources `referrer` could refer to.
-fn could_be_referenced(m: &ResMap, referrer: &Resource) -> Result<Vec<usize>> {
-    let rid = referrer.cur_id();
+/// Indices of resources the referrer at `index` could refer to.
+fn could_be_referenced(cands: &[Cand], referrer: &Resource, index: usize) -> Result<Vec<usize>> {
+    let rid = &cands[index].cur;
     if rid.gvk.is_cluster_scoped() {
-        return Ok((0..m.len()).collect());
+        return Ok((0..cands.len()).collect());
     }
     let rb = role_binding_namespaces(referrer)?;
-    Ok(m.resources()
+    Ok(cands
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            let id = t.cur_id();
-            id.gvk.is_cluster_scoped()
-                || id.effective_namespace() == rid.effective_namespace()
-                || rb.iter().any(|n| n == t.namespace())
+            t.cur.gvk.is_cluster_scoped()
+                || t.cur.effective_namespace() == rid.effective_namespace()
+                || rb.iter().any(|n| *n == t.namespace)
         })
         .map(|(i, _)| i)
         .collect())
@@ -96,57 +123,56 @@ struct Referral {
 }
 
 struct Ctx<'a> {
-    resources: &'a [Resource],
-    referrer: &'a Resource,
+    cands: &'a [Cand],
+    referrer: &'a Cand,
+    role_ref: Option<Gvk>,
     target: Gvk,
-    path: String,
+}
+
+fn role_ref_gvk(path: &str, referrer: &Resource) -> Option<Gvk> {
+    if !path.ends_with("roleRef/name") {
+        return None;
+    }
+    let role_ref = referrer.obj.get("roleRef")?;
+    let group = role_ref.str_at(&["apiGroup"])?;
+    let kind = role_ref.str_at(&["kind"])?;
+    Some(Gvk {
+        group: group.to_string(),
+        version: String::new(),
+        kind: kind.to_string(),
+    })
 }
 
 impl Ctx<'_> {
-    fn role_ref_gvk(&self) -> Option<Gvk> {
-        if !self.path.ends_with("roleRef/name") {
-            return None;
-        }
-        let role_ref = self.referrer.obj.get("roleRef")?;
-        let group = role_ref.str_at(&["apiGroup"])?;
-        let kind = role_ref.str_at(&["kind"])?;
-        Some(Gvk {
-            group: group.to_string(),
-            version: String::new(),
-            kind: kind.to_string(),
-        })
-    }
-
     fn select(
         &self,
         old_name: &str,
         candidates: Vec<usize>,
         with_namespace: bool,
     ) -> Result<Option<Referral>> {
-        let res = self.resources;
-        let role_ref = self.role_ref_gvk();
-        let referrer_id = self.referrer.cur_id();
+        let res = self.cands;
+        let referrer_id = &self.referrer.cur;
         let mut c: Vec<usize> = candidates
             .into_iter()
-            .filter(|&i| res[i].prev_ids().iter().any(|id| id.name == old_name))
+            .filter(|&i| res[i].prev.iter().any(|id| id.name == old_name))
             .filter(|&i| {
                 res[i]
-                    .prev_ids()
+                    .prev
                     .iter()
                     .any(|id| gvk_selected(&id.gvk, &self.target))
             })
             .filter(|&i| {
-                role_ref
+                self.role_ref
                     .as_ref()
-                    .is_none_or(|g| res[i].prev_ids().iter().any(|id| gvk_selected(&id.gvk, g)))
+                    .is_none_or(|g| res[i].prev.iter().any(|id| gvk_selected(&id.gvk, g)))
             })
             .filter(|&i| {
                 if referrer_id.gvk.is_cluster_scoped() {
                     return true;
                 }
-                let id = res[i].cur_id();
+                let id = &res[i].cur;
                 id.gvk.is_cluster_scoped()
-                    || res[i].kind() == "ServiceAccount"
+                    || res[i].kind == "ServiceAccount"
                     || id.effective_namespace() == referrer_id.effective_namespace()
             })
             .collect();
@@ -163,13 +189,13 @@ impl Ctx<'_> {
             _ => {
                 let first = &res[c[0]];
                 let identical = c.iter().all(|&i| {
-                    res[i].name() == first.name()
-                        && (!with_namespace || res[i].namespace() == first.namespace())
+                    res[i].name == first.name
+                        && (!with_namespace || res[i].namespace == first.namespace)
                 });
                 if identical {
                     return Ok(Some(self.referral(c[0])));
                 }
-                let ids: Vec<String> = c.iter().map(|&i| res[i].cur_id().to_string()).collect();
+                let ids: Vec<String> = c.iter().map(|&i| res[i].cur.to_string()).collect();
                 Err(Error::msg(format!(
                     "found multiple possible referrals: {}",
                     ids.join(", ")
@@ -179,10 +205,10 @@ impl Ctx<'_> {
     }
 
     fn referral(&self, index: usize) -> Referral {
-        let r = &self.resources[index];
+        let r = &self.cands[index];
         Referral {
-            name: r.name().to_string(),
-            namespace: r.namespace().to_string(),
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
             index,
         }
     }
@@ -191,9 +217,9 @@ impl Ctx<'_> {
 /// Updates every field that refers to an object by name after prefixes, suffixes, hashes and
 /// namespaces changed names.
 pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result<()> {
+    let cands: Vec<Cand> = m.resources().iter().map(Cand::of).collect();
     // (referrer index, field spec, referred kind)
-    let mut work: Vec<(usize, FieldSpec, Gvk)> = Vec::new();
-    let org_ids: Vec<ResId> = m.resources().iter().map(Resource::org_id).collect();
+    let mut work: Vec<(usize, &FieldSpec, Gvk)> = Vec::new();
     for backref in &config.name_reference {
         let target = backref.gvk();
         for spec in &backref.field_specs {
@@ -202,57 +228,58 @@ pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result
                 version: spec.version.clone(),
                 kind: spec.kind.clone(),
             };
-            for (i, id) in org_ids.iter().enumerate() {
-                if gvk_selected(&id.gvk, &sel) {
-                    work.push((i, spec.clone(), target.clone()));
+            for (i, c) in cands.iter().enumerate() {
+                if gvk_selected(&c.org.gvk, &sel) {
+                    work.push((i, spec, target.clone()));
                 }
             }
         }
     }
-    // Group per referrer in resource order, keeping the configuration order per referrer.
+    // Per referrer in resource order, keeping the configuration order per referrer.
     work.sort_by_key(|(i, _, _)| *i);
     let mut ref_by: Vec<(usize, ResId)> = Vec::new();
+    let mut candidates: Option<(usize, Vec<usize>)> = None;
     for (i, spec, target) in work {
-        let candidates = could_be_referenced(m, &m.resources()[i])?;
-        let snapshot: Vec<Resource> = m.resources().to_vec();
-        let referrer = snapshot[i].clone();
+        if candidates.as_ref().is_none_or(|(at, _)| *at != i) {
+            candidates = Some((i, could_be_referenced(&cands, &m.resources()[i], i)?));
+        }
+        let pool = candidates.as_ref().map(|(_, c)| c.as_slice()).unwrap_or(&[]);
+        let referrer = &cands[i];
         let ctx = Ctx {
-            resources: &snapshot,
-            referrer: &referrer,
+            cands: &cands,
+            referrer,
+            role_ref: role_ref_gvk(&spec.path, &m.resources()[i]),
             target,
-            path: spec.path.clone(),
         };
-        let referrer_id = referrer.cur_id();
-        let gvk = referrer.gvk();
         let spec_for_referrer = FieldSpec {
             group: String::new(),
             version: String::new(),
             kind: String::new(),
             ..spec.clone()
         };
+        let gvk = referrer.cur.gvk.clone();
         let mut found: Vec<usize> = Vec::new();
         let obj = &mut m.resources_mut()[i].obj;
-        let result = fieldspec::apply(obj, &gvk, &spec_for_referrer, None, &mut |node| {
-            set_node(node, &ctx, &candidates, &mut found)
-        });
-        result.map_err(|e| {
+        fieldspec::apply(obj, &gvk, &spec_for_referrer, None, &mut |node| {
+            set_node(node, &ctx, pool, &mut found)
+        })
+        .map_err(|e| {
             e.context(format!(
                 "updating name reference in '{}' field of '{}'",
-                spec.path, referrer_id
+                spec.path, referrer.cur
             ))
         })?;
         for idx in found {
-            ref_by.push((idx, referrer_id.clone()));
+            ref_by.push((idx, referrer.cur.clone()));
         }
     }
     for (idx, id) in ref_by {
-        if let Some(r) = m.resources_mut().get_mut(idx)
-            && !r.ref_by.contains(&id)
-        {
-            r.ref_by.push(id);
+        if let Some(r) = m.resources_mut().get_mut(idx) {
+            if !r.ref_by.contains(&id) {
+                r.ref_by.push(id);
+            }
         }
     }
-    let _ = split_path;
     Ok(())
 }
 
@@ -317,7 +344,7 @@ fn set_mapping(
                 .iter()
                 .copied()
                 .filter(|&i| {
-                    let id = ctx.resources[i].org_id();
+                    let id = &ctx.cands[i].org;
                     !id.gvk.is_cluster_scoped() && id.effective_namespace() == ns
                 })
                 .collect();
@@ -328,7 +355,7 @@ fn set_mapping(
                     .iter()
                     .copied()
                     .filter(|&i| {
-                        let id = ctx.resources[i].cur_id();
+                        let id = &ctx.cands[i].cur;
                         !id.gvk.is_cluster_scoped() && id.effective_namespace() == ns
                     })
                     .collect()
