@@ -44,7 +44,11 @@ impl ResMap {
     /// Appends, refusing an object whose current id is already present.
     pub fn append(&mut self, r: Resource) -> Result<()> {
         let id = r.cur_id();
-        if self.resources.iter().any(|x| x.cur_id().equals(&id)) {
+        if self
+            .resources
+            .iter()
+            .any(|x| x.name() == id.name && x.cur_id().equals(&id))
+        {
             return Err(Error::Conflict(id.to_string()));
         }
         self.resources.push(r);
@@ -69,7 +73,7 @@ impl ResMap {
         self.resources
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.cur_id().equals(id))
+            .filter(|(_, r)| r.name() == id.name && r.cur_id().equals(id))
             .map(|(i, _)| i)
             .collect()
     }
