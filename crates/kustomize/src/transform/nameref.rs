@@ -243,7 +243,10 @@ pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result
         if candidates.as_ref().is_none_or(|(at, _)| *at != i) {
             candidates = Some((i, could_be_referenced(&cands, &m.resources()[i], i)?));
         }
-        let pool = candidates.as_ref().map(|(_, c)| c.as_slice()).unwrap_or(&[]);
+        let pool = candidates
+            .as_ref()
+            .map(|(_, c)| c.as_slice())
+            .unwrap_or(&[]);
         let referrer = &cands[i];
         let ctx = Ctx {
             cands: &cands,
