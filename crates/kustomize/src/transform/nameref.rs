@@ -110,7 +110,7 @@ fn could_be_referenced(cands: &[Cand], referrer: &Resource, index: usize) -> Res
         .filter(|(_, t)| {
             t.cur.gvk.is_cluster_scoped()
                 || t.cur.effective_namespace() == rid.effective_namespace()
-                || rb.iter().any(|n| *n == t.namespace)
+                || rb.contains(&t.namespace)
         })
         .map(|(i, _)| i)
         .collect())
@@ -277,10 +277,10 @@ pub fn fix_back_references(m: &mut ResMap, config: &TransformerConfig) -> Result
         }
     }
     for (idx, id) in ref_by {
-        if let Some(r) = m.resources_mut().get_mut(idx) {
-            if !r.ref_by.contains(&id) {
-                r.ref_by.push(id);
-            }
+        if let Some(r) = m.resources_mut().get_mut(idx)
+            && !r.ref_by.contains(&id)
+        {
+            r.ref_by.push(id);
         }
     }
     Ok(())
