@@ -10,6 +10,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_apply;
 mod bench_render;
 mod conformance;
 mod openapi;
@@ -36,6 +37,11 @@ cargo xtask <command>
                            large generated overlay (release build recommended)
   bench render-scale [--objects N]
                            peak RSS of the release render-controller with N Renders (default 500)
+  bench apply [--objects N]
+                           weir's apply engine vs kubectl apply --server-side of N objects: first
+                           apply and no-op re-apply time and API requests (default 1000)
+  bench apply-scale [--objects N]
+                           peak RSS of the release apply-controller with N Applies (default 1000)
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
 ";
@@ -96,8 +102,22 @@ fn run() -> Result<ExitCode> {
                     .context("--objects takes a number")?;
                 bench_render::render_scale(&workspace_root(), objects).map(|()| ExitCode::SUCCESS)
             }
+            Some(&"apply") => {
+                let objects = flag_value(&rest(), "--objects")
+                    .unwrap_or("1000")
+                    .parse()
+                    .context("--objects takes a number")?;
+                bench_apply::apply(objects).map(|()| ExitCode::SUCCESS)
+            }
+            Some(&"apply-scale") => {
+                let objects = flag_value(&rest(), "--objects")
+                    .unwrap_or("1000")
+                    .parse()
+                    .context("--objects takes a number")?;
+                bench_apply::apply_scale(&workspace_root(), objects).map(|()| ExitCode::SUCCESS)
+            }
             _ => bail!(
-                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N]"
+                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N]"
             ),
         },
         Some("help" | "--help" | "-h") | None => {
