@@ -1,6 +1,7 @@
 //! Reading the manifests of a (digest-verified) artifact, without Kubernetes.
 //!
-//! 1. Extract the tar.gz into a fresh directory with weir-artifact's `untar`, which refuses
+//! 1. Extract the part of the tar.gz below `spec.path` into a fresh directory with weir-artifact's
+//!    `untar_under`, which still checks every entry and refuses
 //!    links, `..`, absolute paths and oversize content.
 //! 2. Read every `*.yaml`, `*.yml` and `*.json` file below `spec.path` (recursively, in sorted
 //!    path order, hidden files and directories skipped) with [`weir_ssa::parse_manifests`]. A
@@ -10,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use kube::api::DynamicObject;
 use weir_api::conditions::reasons;
-use weir_artifact::{UntarLimits, untar};
+use weir_artifact::{UntarLimits, untar_under};
 
 use crate::error::Failure;
 
@@ -50,7 +51,8 @@ pub fn read(
             format!("creating a scratch directory: {e}"),
         )
     })?;
-    untar(archive, scratch.path(), limits).map_err(|e| {
+    // Only `path` is unpacked: many Applies often share one large repository artifact.
+    untar_under(archive, scratch.path(), limits, &relative).map_err(|e| {
         Failure::persistent(
             reasons::ARTIFACT_FETCH_FAILED,
             format!("unpacking the artifact: {e}"),

@@ -31,4 +31,4 @@ pub use error::{Error, FetchError, Result};
 pub use fetch::{FetchOptions, Fetcher};
 pub use pack::{ArchiveBuilder, PackedArtifact};
 pub use storage::{ArtifactKey, Retention, Storage, StoredArtifact};
-pub use untar::{UntarLimits, UntarStats, untar};
+pub use untar::{UntarLimits, UntarStats, untar, untar_under};

@@ -52,6 +52,20 @@ pub struct UntarStats {
 /// (counted on the bytes actually decompressed, not on what headers claim). Modes are reduced to
 /// 0644/0755. On error the caller should discard `dest`: it may hold a partial tree.
 pub fn untar(archive: &[u8], dest: &Path, limits: &UntarLimits) -> Result<UntarStats> {
+    untar_under(archive, dest, limits, Path::new(""))
+}
+
+/// Like [`untar`], but writes only the entries at or below `prefix` (a relative path inside the
+/// archive; empty for everything). Every entry is still checked — a link or device anywhere in
+/// the archive is refused — but content outside `prefix` is skipped without being written or
+/// counted against the size limits. Consumers that need one directory of a large artifact use
+/// this instead of unpacking all of it.
+pub fn untar_under(
+    archive: &[u8],
+    dest: &Path,
+    limits: &UntarLimits,
+    prefix: &Path,
+) -> Result<UntarStats> {
     let not_empty = fs::read_dir(dest)
         .map_err(io("reading", dest))?
         .next()
@@ -96,14 +110,17 @@ pub fn untar(archive: &[u8], dest: &Path, limits: &UntarLimits) -> Result<UntarS
             }
             Err(e) => return Err(e),
         };
+        if !prefix.as_os_str().is_empty() && !Path::new(&rel).starts_with(prefix) {
+            continue;
+        }
         let target = dest.join(&rel);
         // Parents are created from the archive's own (checked) names only, and never through a
         // link: nothing in `dest` can be a link since only files and directories are written.
         if kind.is_dir() {
-            match fs::create_dir(&target) {
-                Ok(()) => stats.dirs += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
-                Err(e) => return Err(io("creating directory", &target)(e)),
+            if !target.is_dir() {
+                // Parents may be missing when an ancestor lies outside `prefix`.
+                fs::create_dir_all(&target).map_err(io("creating directory", &target))?;
+                stats.dirs += 1;
             }
             continue;
         }
@@ -191,6 +208,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = untar(archive, dir.path(), limits);
         (dir, r)
+    }
+
+    #[test]
+    fn untar_under_writes_only_the_prefix_but_checks_everything() {
+        let mut b = ArchiveBuilder::new();
+        b.add_file("apps/a/cm.yaml", b"a".to_vec(), false).unwrap();
+        b.add_file("apps/ab/cm.yaml", b"ab".to_vec(), false).unwrap();
+        b.add_file("apps/b/cm.yaml", vec![b'x'; 100], false).unwrap();
+        let bytes = b.finish().unwrap().bytes;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = UntarLimits {
+            max_total_bytes: 10,
+            ..UntarLimits::default()
+        };
+        let stats = untar_under(&bytes, dir.path(), &limits, Path::new("apps/a")).unwrap();
+        assert_eq!(stats.files, 1);
+        assert_eq!(fs::read(dir.path().join("apps/a/cm.yaml")).unwrap(), b"a");
+        assert!(!dir.path().join("apps/ab").exists());
+        assert!(!dir.path().join("apps/b").exists());
+        // A link outside the prefix still makes the whole artifact unacceptable.
+        let evil = raw_archive(&[
+            ("apps/a/cm.yaml", tar::EntryType::Regular, b"a", None),
+            ("other/l", tar::EntryType::Symlink, b"", Some("/etc/passwd")),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(untar_under(&evil, dir.path(), &limits, Path::new("apps/a")).is_err());
     }
 
     #[test]
