@@ -214,8 +214,10 @@ mod tests {
     fn untar_under_writes_only_the_prefix_but_checks_everything() {
         let mut b = ArchiveBuilder::new();
         b.add_file("apps/a/cm.yaml", b"a".to_vec(), false).unwrap();
-        b.add_file("apps/ab/cm.yaml", b"ab".to_vec(), false).unwrap();
-        b.add_file("apps/b/cm.yaml", vec![b'x'; 100], false).unwrap();
+        b.add_file("apps/ab/cm.yaml", b"ab".to_vec(), false)
+            .unwrap();
+        b.add_file("apps/b/cm.yaml", vec![b'x'; 100], false)
+            .unwrap();
         let bytes = b.finish().unwrap().bytes;
         let dir = tempfile::tempdir().unwrap();
         let limits = UntarLimits {
