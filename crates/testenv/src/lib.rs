@@ -22,8 +22,10 @@ mod certs;
 mod control_plane;
 mod error;
 pub mod git;
+pub mod kwok;
 mod shared;
 
 pub use control_plane::{ControlPlane, ControlPlaneOptions};
 pub use error::{Error, Result};
+pub use kwok::Kwok;
 pub use shared::{KUBECONFIG_ENV, TestCluster};
