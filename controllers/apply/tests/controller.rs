@@ -751,6 +751,7 @@ spec:
     metadata:
       labels: {app: web}
     spec:
+      nodeSelector: {weir.dev/no-such-node: \"true\"}
       containers:
       - name: web
         image: registry.invalid/web:1
@@ -786,7 +787,8 @@ async fn wait_reports_health_from_the_controller_manager() {
     );
     h.stop().await;
 
-    // One replica never becomes available (no nodes): HealthCheckFailed after the timeout.
+    // One replica never becomes available (no node matches, even when another test registered a
+    // kwok node in the shared cluster): HealthCheckFailed after the timeout.
     let mut h = Harness::new("apl-unhealthy").await;
     h.git_repository("repo", &repo).await;
     h.apply(

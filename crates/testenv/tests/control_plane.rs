@@ -115,12 +115,15 @@ async fn scheduler_evaluates_pods() {
     let pods: Api<Pod> = Api::namespaced(cluster.client(), &ns);
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": { "name": "p" },
-        "spec": { "containers": [{ "name": "c", "image": "registry.invalid/app:1" }] },
+        "spec": {
+            "containers": [{ "name": "c", "image": "registry.invalid/app:1" }],
+            "nodeSelector": { "weir.dev/no-such-node": "true" },
+        },
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
-    // There are no nodes, so a running scheduler marks the pod unschedulable; without a scheduler
-    // the condition never appears.
+    // No node matches (other tests may register a kwok node in the shared cluster), so a running
+    // scheduler marks the pod unschedulable; without a scheduler the condition never appears.
     let message = eventually(
         "the scheduler's PodScheduled condition",
         Duration::from_secs(60),
@@ -131,11 +134,15 @@ async fn scheduler_evaluates_pods() {
                 .conditions?
                 .into_iter()
                 .find(|c| c.type_ == "PodScheduled")?;
-            (c.status == "False").then(|| c.message.unwrap_or_default())
+            (c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+                .then(|| c.message.unwrap_or_default())
         },
     )
     .await;
-    assert!(message.contains("no nodes available"), "{message}");
+    assert!(
+        message.contains("no nodes available") || message.contains("node affinity/selector"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
