@@ -229,16 +229,13 @@ fn peak_rss_kb(pid: u32) -> Result<String> {
         .to_string())
 }
 
-/// Applies reading each GitRepository in `bench apply-scale`. The apply-controller extracts the
-/// whole artifact for every Apply, so one repository holding all N directories costs N² file
-/// writes (with N = 1000 only about half the Applies were Ready after ten minutes).
-const APPLIES_PER_REPO: usize = 10;
-
-/// `cargo xtask bench apply-scale --objects N`: the release source- and apply-controllers
-/// against a real control plane; N/10 GitRepositories (file:// repositories with one directory
-/// per Apply, each holding one ConfigMap) and N Applies, each applying its directory; prints the
-/// time until all Applies are Ready and the apply-controller's peak RSS.
-pub fn apply_scale(root: &Path, objects: usize) -> Result<()> {
+/// `cargo xtask bench apply-scale --objects N [--per-repo K]`: the release source- and
+/// apply-controllers against a real control plane; N/K GitRepositories (file:// repositories with
+/// one directory per Apply, each holding one ConfigMap; K = N by default: every Apply reads its own
+/// directory of one shared repository) and N Applies, each applying its directory; prints the time
+/// until all Applies are Ready and the apply-controller's peak RSS.
+pub fn apply_scale(root: &Path, objects: usize, per_repo_flag: Option<usize>) -> Result<()> {
+    let per_repo = per_repo_flag.unwrap_or(objects).max(1);
     use weir_api::{
         Apply, GitRepository,
         conditions::{self, types},
@@ -262,10 +259,10 @@ pub fn apply_scale(root: &Path, objects: usize) -> Result<()> {
         bail!("building the controllers failed");
     }
     let dir = tempfile::tempdir()?;
-    let repos = objects.div_ceil(APPLIES_PER_REPO);
+    let repos = objects.div_ceil(per_repo);
     let repo_dir = |r: usize| dir.path().join(format!("repo{r}"));
     for n in 0..objects {
-        let app = repo_dir(n / APPLIES_PER_REPO).join(format!("apps/a{n:04}"));
+        let app = repo_dir(n / per_repo).join(format!("apps/a{n:04}"));
         std::fs::create_dir_all(&app)?;
         std::fs::write(
             app.join("configmap.yaml"),
@@ -335,7 +332,7 @@ pub fn apply_scale(root: &Path, objects: usize) -> Result<()> {
             let started = Instant::now();
             for n in 0..objects {
                 let spec = serde_json::from_value(serde_json::json!({
-                    "sourceRef": { "kind": "GitRepository", "name": format!("repo{}", n / APPLIES_PER_REPO) },
+                    "sourceRef": { "kind": "GitRepository", "name": format!("repo{}", n / per_repo) },
                     "path": format!("apps/a{n:04}"),
                     "interval": "10m",
                     "prune": true,
@@ -359,7 +356,7 @@ pub fn apply_scale(root: &Path, objects: usize) -> Result<()> {
         let _ = apply.wait();
         let _ = source.wait();
         let all_ready = outcome?;
-        println!("bench apply-scale: {objects} Applies (one ConfigMap each) over {repos} GitRepositories ({APPLIES_PER_REPO} Applies each, one directory per Apply), --concurrent 4, control plane etcd + kube-apiserver");
+        println!("bench apply-scale: {objects} Applies (one ConfigMap each) over {repos} GitRepositories ({per_repo} Applies each, one directory per Apply), --concurrent 4, control plane etcd + kube-apiserver");
         println!("bench apply-scale: all Ready after {:.1} s ({:.1} ms per Apply)", all_ready.as_secs_f64(), all_ready.as_secs_f64() * 1e3 / objects.max(1) as f64);
         println!("bench apply-scale: apply-controller peak RSS {} kB (source-controller {} kB)", hwm?, source_hwm?);
         anyhow::Ok(())

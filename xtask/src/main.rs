@@ -40,7 +40,7 @@ cargo xtask <command>
   bench apply [--objects N]
                            weir's apply engine vs kubectl apply --server-side of N objects: first
                            apply and no-op re-apply time and API requests (default 1000)
-  bench apply-scale [--objects N]
+  bench apply-scale [--objects N] [--per-repo K]
                            peak RSS of the release apply-controller with N Applies (default 1000)
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
@@ -114,10 +114,14 @@ fn run() -> Result<ExitCode> {
                     .unwrap_or("1000")
                     .parse()
                     .context("--objects takes a number")?;
-                bench_apply::apply_scale(&workspace_root(), objects).map(|()| ExitCode::SUCCESS)
+                let per_repo = flag_value(&rest(), "--per-repo")
+                    .map(|v| v.parse().context("--per-repo takes a number"))
+                    .transpose()?;
+                bench_apply::apply_scale(&workspace_root(), objects, per_repo)
+                    .map(|()| ExitCode::SUCCESS)
             }
             _ => bail!(
-                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N]"
+                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K]"
             ),
         },
         Some("help" | "--help" | "-h") | None => {
