@@ -32,9 +32,15 @@
 //! validates the whole set before writing, so bad manifests change nothing in the cluster. A
 //! failed prune keeps the objects it could not delete in the inventory, so a later prune retries.
 //!
+//! A write failing after validation (a race with another writer, an admission refusal the
+//! dry-run did not see) can leave the set partly applied: the engine reports what it reached
+//! ([`weir_ssa::Error::Partial`]) and those objects join the inventory — old entries stay, nothing
+//! is pruned — while Ready=False carries the underlying error's reason. The next successful apply
+//! completes the set and prunes what left it.
+//!
 //! # Caveats
-//! A write failing after validation (a race with another writer) can leave the set partly
-//! applied; the objects written stay labelled and the next attempt completes or reports them.
+//! An apply cut off by `spec.timeout` reports nothing it wrote; those objects stay labelled, and
+//! the next apply that completes records them (they are pruned only once recorded).
 
 use std::{sync::Arc, time::Duration};
 
@@ -577,8 +583,11 @@ async fn apply_artifact(
                 reasons::TIMEOUT,
                 format!("apply did not finish within {}s", timing.timeout.as_secs()),
             )
-        })?
-        .map_err(|e| Failure::from_engine(&e, false))?;
+        })?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => return Err(partly_applied(status, &e)),
+    };
     let old = status.inventory.clone().unwrap_or_default();
     status.inventory = Some(outcome.inventory.clone());
     status.last_applied_revision = Some(artifact.revision.clone());
@@ -600,11 +609,7 @@ async fn apply_artifact(
             }
             Err(e) => {
                 // Keep the old objects in the inventory so a later prune retries them.
-                let mut union = outcome.inventory.entries.clone();
-                union.extend(old.entries);
-                union.sort();
-                union.dedup();
-                status.inventory = Some(ResourceInventory { entries: union });
+                status.inventory = Some(merge_inventories(&old, &outcome.inventory));
                 if wrote {
                     publish(ctx, obj, EventType::Normal, reasons::APPLY_SUCCEEDED, &note).await;
                 }
@@ -616,6 +621,35 @@ async fn apply_artifact(
         publish(ctx, obj, EventType::Normal, reasons::APPLY_SUCCEEDED, &note).await;
     }
     Ok(outcome.inventory)
+}
+
+/// The failure for an apply that failed. When the engine had begun writing
+/// ([`weir_ssa::Error::Partial`]), what it reached joins the inventory (the old entries stay:
+/// nothing is pruned, and objects written before the failure must not escape a later prune) and
+/// the message says what was written; the reason is the underlying error's.
+/// `lastAppliedRevision` and `lastAppliedDigest` are left alone: the revision was not applied.
+fn partly_applied(status: &mut ApplyStatus, error: &weir_ssa::Error) -> Failure {
+    let mut failure = Failure::from_engine(error, false);
+    if let Some(reached) = error.partial_outcome() {
+        let old = status.inventory.clone().unwrap_or_default();
+        status.inventory = Some(merge_inventories(&old, &reached.inventory));
+        if reached.change_set.has_writes() {
+            failure.message.push_str(&format!(
+                " (partly applied: {})",
+                reached.change_set.summary()
+            ));
+        }
+    }
+    failure
+}
+
+/// `old` ∪ `new`, sorted by id, without duplicates: the inventory to keep when an apply or prune
+/// failed part-way (entries are never dropped then, so a later prune still sees them).
+fn merge_inventories(old: &ResourceInventory, new: &ResourceInventory) -> ResourceInventory {
+    let mut entries: Vec<_> = new.entries.iter().chain(&old.entries).cloned().collect();
+    entries.sort();
+    entries.dedup();
+    ResourceInventory { entries }
 }
 
 /// Checks the health of the objects `wait` or `healthChecks` name.
@@ -706,5 +740,98 @@ async fn publish(ctx: &Context, obj: &Apply, type_: EventType, reason: &str, not
     reference.resource_version = obj.metadata.resource_version.clone();
     if let Err(e) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(error = %e, "publishing event failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_api::inventory::InventoryEntry;
+    use weir_ssa::{Action, ApplyOutcome, ChangeSet, ChangeSetEntry, ObjectRef};
+
+    use super::*;
+
+    fn configmap(name: &str) -> ObjectRef {
+        ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    fn inventory(names: &[&str]) -> ResourceInventory {
+        let mut entries: Vec<InventoryEntry> = names.iter().map(|n| configmap(n).entry()).collect();
+        entries.sort();
+        ResourceInventory { entries }
+    }
+
+    #[test]
+    fn merged_inventory_keeps_old_entries_and_adds_new_ones() {
+        let merged = merge_inventories(&inventory(&["a", "b"]), &inventory(&["b", "c"]));
+        assert_eq!(merged, inventory(&["a", "b", "c"]));
+        assert_eq!(
+            merge_inventories(&inventory(&["a"]), &ResourceInventory::default()),
+            inventory(&["a"])
+        );
+    }
+
+    #[test]
+    fn a_partial_apply_extends_the_inventory_and_keeps_the_underlying_reason() {
+        let mut status = ApplyStatus {
+            inventory: Some(inventory(&["old"])),
+            last_applied_revision: Some("rev-1".into()),
+            ..ApplyStatus::default()
+        };
+        let error = weir_ssa::Error::Partial {
+            outcome: Box::new(ApplyOutcome {
+                change_set: ChangeSet {
+                    entries: vec![ChangeSetEntry {
+                        object: configmap("new"),
+                        action: Action::Created,
+                    }],
+                },
+                inventory: inventory(&["new", "refused"]),
+            }),
+            error: Box::new(weir_ssa::Error::Forbidden {
+                object: Box::new(configmap("refused")),
+                message: "denied".into(),
+            }),
+        };
+        let failure = partly_applied(&mut status, &error);
+        assert_eq!(failure.reason, "Forbidden");
+        assert!(
+            failure
+                .message
+                .starts_with("ConfigMap ns/refused: forbidden: denied"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.ends_with("(partly applied: 1 created)"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(
+            status.inventory,
+            Some(inventory(&["new", "old", "refused"]))
+        );
+        assert_eq!(status.last_applied_revision.as_deref(), Some("rev-1"));
+    }
+
+    #[test]
+    fn an_apply_rejected_before_any_write_keeps_the_inventory() {
+        let mut status = ApplyStatus {
+            inventory: Some(inventory(&["old"])),
+            ..ApplyStatus::default()
+        };
+        let error = weir_ssa::Error::Rejected {
+            errors: vec![weir_ssa::Error::UnknownKind {
+                object: Box::new(configmap("x")),
+            }],
+        };
+        let failure = partly_applied(&mut status, &error);
+        assert_eq!(failure.reason, reasons::VALIDATION_FAILED);
+        assert_eq!(status.inventory, Some(inventory(&["old"])));
     }
 }

@@ -52,7 +52,7 @@ impl Default for ApplyOptions {
     }
 }
 
-/// The result of a successful apply.
+/// The result of a successful apply, or what a failed one reached (in [`Error::Partial`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyOutcome {
     /// What happened to each object, in apply order.
@@ -127,6 +127,24 @@ struct Planned {
     exists: bool,
 }
 
+/// What the write phase of an apply has reached so far.
+#[derive(Debug, Default)]
+struct Progress {
+    change_set: ChangeSet,
+    inventory: BTreeSet<InventoryEntry>,
+}
+
+impl Progress {
+    fn into_outcome(self) -> ApplyOutcome {
+        ApplyOutcome {
+            change_set: self.change_set,
+            inventory: ResourceInventory {
+                entries: self.inventory.into_iter().collect(),
+            },
+        }
+    }
+}
+
 impl Engine {
     /// An engine writing as `client` on behalf of `owner`, with its own discovery cache.
     pub fn new(client: Client, owner: Owner) -> Self {
@@ -169,8 +187,18 @@ impl Engine {
     /// 6. The resources stage is written in [`order`](crate::order) — only objects whose
     ///    dry-run differed from the live object.
     ///
-    /// Unchanged objects cost a GET and a dry-run, never a write. A write failing after the
-    /// validation (a race with another writer) stops the apply with that error.
+    /// Unchanged objects cost a GET and a dry-run, never a write.
+    ///
+    /// # Errors
+    /// A failure before any write (step 4) is returned as is — nothing was written. Any failure
+    /// after the first write began (a write refused after its dry-run passed, a race with another
+    /// writer, a definition that never became ready, a late rejection in step 5) is
+    /// [`Error::Partial`]: it carries the underlying error (whose [`Error::category`] it
+    /// reports) and an [`ApplyOutcome`] of what the apply reached — the change set of the
+    /// objects handled before the failure and the inventory of those objects *plus the one whose
+    /// write failed* (it may have taken effect). The caller should add that inventory to the one
+    /// it keeps, so objects already written do not escape a later prune; it must not prune
+    /// against it.
     pub async fn apply(
         &self,
         objects: Vec<DynamicObject>,
@@ -243,20 +271,47 @@ impl Engine {
             return Err(Error::Rejected { errors });
         }
 
+        // Writes. From here on a failure reports what this apply reached (`Error::Partial`).
+        let mut progress = Progress::default();
+        let result = self
+            .write_stages(
+                planned_definitions,
+                planned_resources,
+                deferred,
+                deferred_resolved,
+                options,
+                &mut progress,
+            )
+            .await;
+        let outcome = progress.into_outcome();
+        match result {
+            Ok(()) => Ok(outcome),
+            Err(error) => Err(Error::Partial {
+                outcome: Box::new(outcome),
+                error: Box::new(error),
+            }),
+        }
+    }
+
+    /// The write phase of [`Engine::apply`]: the definitions stage (written and awaited), the
+    /// late validation of objects that needed the definitions, then the resources stage.
+    /// Records every object it reaches in `progress` before writing it.
+    async fn write_stages(
+        &self,
+        planned_definitions: Vec<Planned>,
+        mut planned_resources: Vec<Planned>,
+        deferred: Vec<Item>,
+        deferred_resolved: Vec<Resolved>,
+        options: &ApplyOptions,
+        progress: &mut Progress,
+    ) -> Result<()> {
         // Definitions stage.
-        let mut change_set = ChangeSet::default();
-        let mut inventory: BTreeSet<InventoryEntry> = BTreeSet::new();
         let mut awaited = Vec::new();
         for p in planned_definitions {
-            inventory.insert(p.resolved.item.reference.entry());
-            let action = self.write(&p, options).await?;
+            let action = self.write_recorded(&p, options, progress).await?;
             if action.is_write() {
-                awaited.push(p.resolved.clone());
+                awaited.push(p.resolved);
             }
-            change_set.entries.push(ChangeSetEntry {
-                object: p.resolved.item.reference,
-                action,
-            });
         }
         for resolved in &awaited {
             self.await_current(resolved, options).await?;
@@ -295,19 +350,27 @@ impl Engine {
                 .cmp(&order::sort_key(&b.resolved.item.reference))
         });
         for p in planned_resources {
-            inventory.insert(p.resolved.item.reference.entry());
-            let action = self.write(&p, options).await?;
-            change_set.entries.push(ChangeSetEntry {
-                object: p.resolved.item.reference,
-                action,
-            });
+            self.write_recorded(&p, options, progress).await?;
         }
-        Ok(ApplyOutcome {
-            change_set,
-            inventory: ResourceInventory {
-                entries: inventory.into_iter().collect(),
-            },
-        })
+        Ok(())
+    }
+
+    /// Writes one planned object, recording it in the inventory first (a write that fails may
+    /// still have taken effect, e.g. when its response is lost) and its action after.
+    async fn write_recorded(
+        &self,
+        planned: &Planned,
+        options: &ApplyOptions,
+        progress: &mut Progress,
+    ) -> Result<Action> {
+        let reference = &planned.resolved.item.reference;
+        progress.inventory.insert(reference.entry());
+        let action = self.write(planned, options).await?;
+        progress.change_set.entries.push(ChangeSetEntry {
+            object: reference.clone(),
+            action,
+        });
+        Ok(action)
     }
 
     /// Deletes the objects of `old` that are not in `new` — but only those that still exist,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::manifest::ObjectRef;
+use crate::{engine::ApplyOutcome, manifest::ObjectRef};
 
 /// A [`Result`](std::result::Result) whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,11 +112,26 @@ pub enum Error {
     Discovery(#[source] kube::Error),
 
     /// The set was rejected before any write (or, for objects that depend on definitions of the
-    /// same set, before any write after the definitions stage): one error per offending object.
+    /// same set, before any write after the definitions stage — then inside an
+    /// [`Error::Partial`]): one error per offending object.
     #[error("{} object(s) rejected: {}", errors.len(), JoinErrors(errors))]
     Rejected {
         /// The per-object errors, in apply order.
         errors: Vec<Error>,
+    },
+
+    /// An apply failed after it had begun writing: `error` is what went wrong, `outcome` what
+    /// the apply reached before — the change set of the objects it handled and the inventory of
+    /// those objects plus the one whose write failed. Displays as `error`, and
+    /// [`Error::category`], [`Error::object_errors`] and [`Error::object`] answer for `error`.
+    /// The caller adds `outcome.inventory` to the inventory it keeps (never replacing it, never
+    /// pruning against it), so written objects do not escape a later prune.
+    #[error("{error}")]
+    Partial {
+        /// What the apply reached before it failed.
+        outcome: Box<ApplyOutcome>,
+        /// The underlying error (never itself `Partial`).
+        error: Box<Error>,
     },
 }
 
@@ -137,6 +152,7 @@ impl Error {
             Error::Api { .. } => "ApiError",
             Error::Discovery(_) => "DiscoveryFailed",
             Error::Rejected { errors } => errors.first().map_or("ApiError", Error::category),
+            Error::Partial { error, .. } => error.category(),
         }
     }
 
@@ -145,6 +161,7 @@ impl Error {
     pub fn object_errors(&self) -> Vec<&Error> {
         match self {
             Error::Rejected { errors } => errors.iter().collect(),
+            Error::Partial { error, .. } => error.object_errors(),
             other => vec![other],
         }
     }
@@ -161,7 +178,25 @@ impl Error {
             | Error::Forbidden { object, .. }
             | Error::NotReady { object, .. }
             | Error::Api { object, .. } => Some(object.as_ref()),
+            Error::Partial { error, .. } => error.object(),
             Error::InvalidManifest { .. } | Error::Discovery(_) | Error::Rejected { .. } => None,
+        }
+    }
+
+    /// What a failed apply reached before it failed ([`Error::Partial`]); `None` for errors
+    /// raised before any write.
+    pub fn partial_outcome(&self) -> Option<&ApplyOutcome> {
+        match self {
+            Error::Partial { outcome, .. } => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// The error itself, or for [`Error::Partial`] the underlying one.
+    pub fn underlying(&self) -> &Error {
+        match self {
+            Error::Partial { error, .. } => error.underlying(),
+            other => other,
         }
     }
 }
@@ -302,5 +337,37 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(conflict_managers(&status), vec!["other", "kubectl-edit"]);
+    }
+
+    #[test]
+    fn partial_answers_for_its_underlying_error() {
+        let object = ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "ns".into(),
+            name: "b".into(),
+        };
+        let outcome = ApplyOutcome {
+            inventory: weir_api::inventory::ResourceInventory {
+                entries: vec![object.entry()],
+            },
+            ..ApplyOutcome::default()
+        };
+        let partial = Error::Partial {
+            outcome: Box::new(outcome.clone()),
+            error: Box::new(Error::Forbidden {
+                object: Box::new(object.clone()),
+                message: "no".into(),
+            }),
+        };
+        assert_eq!(partial.category(), "Forbidden");
+        assert_eq!(partial.to_string(), "ConfigMap ns/b: forbidden: no");
+        assert_eq!(partial.object(), Some(&object));
+        assert_eq!(partial.object_errors().len(), 1);
+        assert_eq!(partial.underlying().category(), "Forbidden");
+        assert!(matches!(partial.underlying(), Error::Forbidden { .. }));
+        assert_eq!(partial.partial_outcome(), Some(&outcome));
+        assert_eq!(partial.underlying().partial_outcome(), None);
     }
 }

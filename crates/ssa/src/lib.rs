@@ -6,7 +6,8 @@
 //!   applies it in stages ([`order`]: CRDs, Namespaces and cluster RBAC first, awaited; then the
 //!   rest in a fixed kind order) with field manager [`FIELD_MANAGER`] and the owner labels of
 //!   [`Owner`], writes only objects whose dry-run differs from the live object ([`drift`]), and
-//!   reports a [`ChangeSet`] and the new inventory.
+//!   reports a [`ChangeSet`] and the new inventory. A failure after writing began is
+//!   [`Error::Partial`], which still reports what was written and the inventory reached.
 //! - [`Engine::prune`] deletes what left the set — only objects that still carry the owner
 //!   labels and are not annotated `apply.weir.dev/prune: disabled`.
 //! - [`Engine::check_health`] reads each object once and assesses it with the kstatus rules of
