@@ -413,10 +413,22 @@ async fn sync(
     // apiserver has already accepted: ask before publishing anything (rare, so cheap), so that
     // no new artifact or revision appears once a suspension is acknowledged.
     let publishes = unchanged.is_none_or(|current| current.revision != artifact.revision);
-    if publishes && suspended_now(api, &this.1).await {
-        return Ok(Synced::Suspended);
-    }
-    if let Some(current) = unchanged {
+    // The same fresh read also catches a cache that has not yet seen our own last publication of
+    // this very content: re-publishing it would only move `lastUpdateTime` and repeat the event.
+    let fresh_current = if publishes {
+        match fresh_state(api, &this.1).await {
+            Fresh::Suspended => return Ok(Synced::Suspended),
+            Fresh::Status(current) => current.filter(|a| {
+                a.digest == packed.digest
+                    && a.revision == artifact.revision
+                    && ctx.storage.contains(key, &a.digest)
+            }),
+            Fresh::Unknown => None,
+        }
+    } else {
+        None
+    };
+    if let Some(current) = fresh_current.as_ref().or(unchanged) {
         // Nothing new to publish.
         let republished = republish(current)?;
         ctx.recent.record(&this, from, to);
@@ -438,13 +450,22 @@ async fn sync(
     Ok(Synced::New(new, objects))
 }
 
-/// Whether the Render is suspended (or gone) according to the apiserver, not the cache. An
-/// API error says nothing, so it does not stop the publication.
-async fn suspended_now(api: &Api<Render>, name: &str) -> bool {
+/// What the apiserver (not the cache) says about a Render before anything is published.
+enum Fresh {
+    /// Suspended, or gone.
+    Suspended,
+    /// Not suspended; its current artifact, if any.
+    Status(Option<Artifact>),
+    /// The read failed: it says nothing, so it does not stop the publication.
+    Unknown,
+}
+
+async fn fresh_state(api: &Api<Render>, name: &str) -> Fresh {
     match api.get_opt(name).await {
-        Ok(Some(fresh)) => fresh.spec.suspend,
-        Ok(None) => true,
-        Err(_) => false,
+        Ok(Some(fresh)) if fresh.spec.suspend => Fresh::Suspended,
+        Ok(Some(fresh)) => Fresh::Status(fresh.status.and_then(|s| s.artifact)),
+        Ok(None) => Fresh::Suspended,
+        Err(_) => Fresh::Unknown,
     }
 }
 
