@@ -12,28 +12,13 @@ use weir_api::{Artifact, SourceReference, conditions::reasons};
 
 use crate::error::Failure;
 
+pub use weir_runtime::sources::{SourceKey, artifact_version, object_artifact_version};
+
 /// The `apiVersion` assumed for a `sourceRef` that names only a kind.
 const DEFAULT_API_VERSIONS: &[(&str, &str)] = &[
     ("GitRepository", "source.weir.dev/v1alpha1"),
     ("Render", "render.weir.dev/v1alpha1"),
 ];
-
-/// Identifies one source object.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SourceKey {
-    /// Group, version and kind.
-    pub gvk: GroupVersionKind,
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl std::fmt::Display for SourceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} '{}/{}'", self.gvk.kind, self.namespace, self.name)
-    }
-}
 
 /// Resolves `reference`, made by the Render `render_name` in `render_namespace`, to the
 /// source object it names.
@@ -105,26 +90,6 @@ pub fn resolve(
         namespace,
         name: reference.name.clone(),
     })
-}
-
-/// What identifies a published artifact for change detection: revision and digest. A new
-/// revision with the same content is news too (a Render's `revision` follows its source).
-pub fn artifact_version(artifact: &Artifact) -> String {
-    version(&artifact.revision, &artifact.digest)
-}
-
-/// [`artifact_version`] of an object's `status.artifact`, read without a full decode.
-pub fn object_artifact_version(obj: &DynamicObject) -> Option<String> {
-    let artifact = obj.data.get("status")?.get("artifact")?;
-    let revision = artifact.get("revision").and_then(|r| r.as_str());
-    Some(version(
-        revision.unwrap_or_default(),
-        artifact.get("digest")?.as_str()?,
-    ))
-}
-
-fn version(revision: &str, digest: &str) -> String {
-    format!("{revision}\n{digest}")
 }
 
 /// What the source holds now.

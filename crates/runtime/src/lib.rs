@@ -10,6 +10,7 @@ pub mod logging;
 pub mod metrics;
 pub mod probes;
 pub mod requeue;
+pub mod sources;
 pub mod status;
 
 /// Errors of the runtime helpers.
