@@ -2,10 +2,12 @@
 //!
 //! - [`metrics`]: the GUIDE §7 metric families, with bounded label sets.
 //! - [`probes`]: `/metrics`, `/healthz` and `/readyz` over HTTP.
+//! - [`leader`]: leader election on a Lease, so one replica reconciles and the others stand by.
 //! - [`logging`]: `tracing` set up as text or JSON.
 //! - [`status`]: server-side-apply status patches, skipped when nothing but timestamps changed.
 //! - [`requeue`]: intervals with jitter, so objects created together do not reconcile in lockstep.
 
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod probes;

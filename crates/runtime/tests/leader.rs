@@ -1,0 +1,372 @@
+//! Leader election against a real kube-apiserver: several electors on one Lease.
+
+// Test code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams},
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+use weir_runtime::leader::{LeaderConfig, LeaderElector, Leadership, run_while_leader};
+use weir_testenv::TestCluster;
+
+const LEASE: Duration = Duration::from_secs(3);
+const DEADLINE: Duration = Duration::from_secs(2);
+const RETRY: Duration = Duration::from_millis(500);
+
+fn config(ns: &str, name: &str) -> LeaderConfig {
+    LeaderConfig {
+        lease_duration: LEASE,
+        renew_deadline: DEADLINE,
+        retry_period: RETRY,
+        ..LeaderConfig::new(ns, name)
+    }
+}
+
+async fn setup(prefix: &str) -> (Client, String) {
+    let cluster = TestCluster::shared().await.unwrap();
+    let ns = cluster.namespace(prefix).await.unwrap();
+    (cluster.client(), ns)
+}
+
+fn electors(client: &Client, ns: &str, name: &str, n: usize) -> Vec<LeaderElector> {
+    (0..n)
+        .map(|_| LeaderElector::new(client.clone(), config(ns, name)).unwrap())
+        .collect()
+}
+
+async fn lease(client: &Client, ns: &str, name: &str) -> (Option<String>, i32) {
+    let lease = Api::<Lease>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap();
+    let spec = lease.spec.unwrap_or_default();
+    (spec.holder_identity, spec.lease_transitions.unwrap_or(0))
+}
+
+/// Campaigns in the background; the receiver gets the leadership once acquired.
+fn campaign(
+    elector: &LeaderElector,
+    stop: &watch::Receiver<bool>,
+) -> tokio::sync::oneshot::Receiver<(Leadership, Instant)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (elector, stop) = (elector.clone(), stop.clone());
+    tokio::spawn(async move {
+        if let Some(leadership) = elector.acquire(stop).await {
+            let _ = tx.send((leadership, Instant::now()));
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn one_of_two_leads_and_a_release_hands_over_at_once() {
+    let (client, ns) = setup("leader-release").await;
+    let [a, b]: [LeaderElector; 2] = electors(&client, &ns, "ctl", 2).try_into().ok().unwrap();
+    let (_stop, stop_rx) = watch::channel(false);
+    let mut ra = campaign(&a, &stop_rx);
+    let mut rb = campaign(&b, &stop_rx);
+
+    // Exactly one wins; the other keeps campaigning.
+    let (leader, mut standby, standby_elector) = tokio::select! {
+        won = &mut ra => (won.unwrap().0, rb, b.clone()),
+        won = &mut rb => (won.unwrap().0, ra, a.clone()),
+    };
+    tokio::time::sleep(LEASE + RETRY).await;
+    assert!(leader.is_leader(), "the leader kept renewing");
+    assert!(
+        standby.try_recv().is_err(),
+        "the standby must not lead while the leader renews"
+    );
+    let (holder, transitions) = lease(&client, &ns, "ctl").await;
+    assert_eq!(holder.as_deref(), Some(leader.identity()));
+    assert_eq!(transitions, 0, "created by the first leader");
+
+    let mut lost = leader.watch();
+    let released = Instant::now();
+    leader.release().await.unwrap();
+    assert!(!*lost.borrow_and_update(), "release ends leadership");
+    let (took_over, at) = tokio::time::timeout(Duration::from_secs(10), standby)
+        .await
+        .unwrap()
+        .unwrap();
+    let handover = at - released;
+    assert!(
+        handover <= RETRY.mul_f64(2.0 * 1.2) + Duration::from_millis(500),
+        "a released lease is taken at the standby's next retry, took {handover:?}"
+    );
+    assert_eq!(took_over.identity(), standby_elector.identity());
+    let (holder, transitions) = lease(&client, &ns, "ctl").await;
+    assert_eq!(holder.as_deref(), Some(standby_elector.identity()));
+    assert_eq!(transitions, 1, "one takeover");
+    took_over.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_leader_is_replaced_after_its_lease_expires_and_not_before() {
+    let (client, ns) = setup("leader-dead").await;
+    let [a, b]: [LeaderElector; 2] = electors(&client, &ns, "ctl", 2).try_into().ok().unwrap();
+    let (_stop, stop_rx) = watch::channel(false);
+    let (leader, _) = campaign(&a, &stop_rx).await.unwrap();
+    let standby = campaign(&b, &stop_rx);
+    // Let the standby observe a few renewals.
+    tokio::time::sleep(RETRY * 4).await;
+
+    // The leader dies: it stops renewing and never releases.
+    let died = Instant::now();
+    drop(leader);
+    let (took_over, at) = tokio::time::timeout(Duration::from_secs(15), standby)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = at - died;
+    // The last renewal happened at most one retry period before the death, and the standby
+    // counts the lease duration from when it saw that renewal.
+    assert!(
+        after >= LEASE - RETRY,
+        "took over after {after:?}, before the lease ({LEASE:?}) could have expired"
+    );
+    assert!(
+        after <= LEASE + RETRY.mul_f64(2.0 * 1.2) + Duration::from_secs(1),
+        "took over only after {after:?}"
+    );
+    let (holder, transitions) = lease(&client, &ns, "ctl").await;
+    assert_eq!(holder.as_deref(), Some(b.identity()));
+    assert_eq!(transitions, 1);
+    took_over.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_leader_that_finds_another_holder_steps_down() {
+    let (client, ns) = setup("leader-stolen").await;
+    let a = &electors(&client, &ns, "ctl", 1)[0];
+    let (_stop, stop_rx) = watch::channel(false);
+    let (leader, _) = campaign(a, &stop_rx).await.unwrap();
+    // Someone else (an operator, a replica with a skewed view) writes itself in as the holder.
+    let stolen = Instant::now();
+    Api::<Lease>::namespaced(client.clone(), &ns)
+        .patch(
+            "ctl",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "spec": { "holderIdentity": "intruder" } })),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), leader.lost())
+        .await
+        .expect("the leader notices the new holder");
+    assert!(
+        stolen.elapsed() <= RETRY * 2 + Duration::from_millis(500),
+        "stepped down after {:?}",
+        stolen.elapsed()
+    );
+    assert!(!leader.is_leader());
+    // Releasing a lease we no longer hold leaves the other holder in place.
+    leader.release().await.unwrap();
+    let (holder, _) = lease(&client, &ns, "ctl").await;
+    assert_eq!(holder.as_deref(), Some("intruder"));
+}
+
+#[tokio::test]
+async fn racing_candidates_never_lead_together_and_each_takeover_is_counted() {
+    let (client, ns) = setup("leader-race").await;
+    const N: usize = 4;
+    let leaders = Arc::new(AtomicUsize::new(0));
+    let overlap = Arc::new(AtomicBool::new(false));
+    let (_stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    // All start at once on a Lease that does not exist: the creates and, after every release,
+    // the updates race on one resourceVersion.
+    for elector in electors(&client, &ns, "ctl", N) {
+        let (leaders, overlap, stop, client, ns) = (
+            leaders.clone(),
+            overlap.clone(),
+            stop_rx.clone(),
+            client.clone(),
+            ns.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let leadership = elector.acquire(stop).await.unwrap();
+            if leaders.fetch_add(1, Ordering::SeqCst) != 0 {
+                overlap.store(true, Ordering::SeqCst);
+            }
+            let (holder, _) = lease(&client, &ns, "ctl").await;
+            assert_eq!(holder.as_deref(), Some(elector.identity()));
+            tokio::time::sleep(RETRY * 2).await;
+            let (holder, _) = lease(&client, &ns, "ctl").await;
+            assert_eq!(holder.as_deref(), Some(elector.identity()));
+            assert!(leadership.is_leader());
+            leaders.fetch_sub(1, Ordering::SeqCst);
+            leadership.release().await.unwrap();
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(!overlap.load(Ordering::SeqCst), "two leaders at once");
+    let (holder, transitions) = lease(&client, &ns, "ctl").await;
+    assert_eq!(holder, None, "the last leader released");
+    assert_eq!(transitions, N as i32 - 1, "one transition per takeover");
+}
+
+/// A TCP proxy in front of the apiserver whose connections can be cut, to make renewals fail.
+struct CuttableProxy {
+    addr: std::net::SocketAddr,
+    cut: watch::Sender<bool>,
+}
+
+impl CuttableProxy {
+    async fn start(upstream: std::net::SocketAddr) -> CuttableProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut cut_rx = cut_rx.clone();
+                tokio::spawn(async move {
+                    if *cut_rx.borrow() {
+                        return; // refuse: drop the connection at once
+                    }
+                    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut_rx.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        CuttableProxy { addr, cut }
+    }
+}
+
+#[tokio::test]
+async fn a_leader_that_cannot_renew_steps_down_within_the_renew_deadline() {
+    let cluster = TestCluster::shared().await.unwrap();
+    let ns = cluster.namespace("leader-cut").await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap();
+    let mut kube_config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let upstream = format!(
+        "{}:{}",
+        kube_config.cluster_url.host().unwrap(),
+        kube_config.cluster_url.port_u16().unwrap()
+    );
+    let upstream = tokio::net::lookup_host(upstream)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = CuttableProxy::start(upstream).await;
+    kube_config.cluster_url = format!("https://{}", proxy.addr).parse().unwrap();
+    let through_proxy = Client::try_from(kube_config).unwrap();
+
+    let elector = LeaderElector::new(through_proxy, config(&ns, "ctl")).unwrap();
+    let standby = &electors(&cluster.client(), &ns, "ctl", 1)[0];
+    let (_stop, stop_rx) = watch::channel(false);
+    let (leader, _) = campaign(&elector, &stop_rx).await.unwrap();
+    tokio::time::sleep(RETRY * 3).await;
+    assert!(leader.is_leader(), "renewing through the proxy works");
+    let standby = campaign(standby, &stop_rx);
+
+    let cut = Instant::now();
+    proxy.cut.send_replace(true);
+    tokio::time::timeout(LEASE * 2, leader.lost())
+        .await
+        .expect("the leader steps down");
+    let stepped_down = cut.elapsed();
+    assert!(
+        stepped_down <= DEADLINE + Duration::from_millis(300),
+        "stepped down {stepped_down:?} after the apiserver became unreachable (deadline {DEADLINE:?})"
+    );
+    // The standby takes over only after the leader stepped down.
+    let (took_over, at) = tokio::time::timeout(Duration::from_secs(15), standby)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        at - cut > stepped_down,
+        "the standby took over ({:?}) before the leader stepped down ({stepped_down:?})",
+        at - cut
+    );
+    took_over.release().await.unwrap();
+    drop(leader);
+}
+
+#[tokio::test]
+async fn run_while_leader_runs_one_term_per_leadership_and_releases_on_stop() {
+    let (client, ns) = setup("leader-terms").await;
+    let [a, b]: [LeaderElector; 2] = electors(&client, &ns, "ctl", 2).try_into().ok().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let terms = Arc::new(AtomicUsize::new(0));
+    let spawn = |elector: LeaderElector| {
+        let (stop, stop_rx) = watch::channel(false);
+        let (running, terms) = (running.clone(), terms.clone());
+        let task = tokio::spawn(run_while_leader(Some(elector), stop_rx, move |mut over| {
+            let (running, terms) = (running.clone(), terms.clone());
+            async move {
+                terms.fetch_add(1, Ordering::SeqCst);
+                running.fetch_add(1, Ordering::SeqCst);
+                let _ = over.wait_for(|over| *over).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+            }
+        }));
+        (stop, task)
+    };
+    let (stop_a, task_a) = spawn(a.clone());
+    tokio::time::sleep(RETRY * 2).await;
+    let (stop_b, task_b) = spawn(b.clone());
+    tokio::time::sleep(LEASE).await;
+    assert_eq!(running.load(Ordering::SeqCst), 1, "exactly one term runs");
+    assert_eq!(
+        lease(&client, &ns, "ctl").await.0.as_deref(),
+        Some(a.identity())
+    );
+
+    // Stopping the leader ends its term, releases, and the other starts a term at once.
+    let stopped = Instant::now();
+    stop_a.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task_a)
+        .await
+        .unwrap()
+        .unwrap();
+    while lease(&client, &ns, "ctl").await.0.as_deref() != Some(b.identity()) {
+        assert!(stopped.elapsed() < Duration::from_secs(3), "no handover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(running.load(Ordering::SeqCst), 1);
+    assert_eq!(terms.load(Ordering::SeqCst), 2);
+
+    stop_b.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task_b)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.load(Ordering::SeqCst), 0);
+    assert_eq!(lease(&client, &ns, "ctl").await.0, None, "released on stop");
+}
