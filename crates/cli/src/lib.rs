@@ -1,13 +1,34 @@
 //! The `weir` command line.
 //!
-//! `weir build <dir>` renders a kustomization directory (or a plain directory of YAML files)
-//! with weir's engine and prints the objects as `kustomize build` does. The render-controller
-//! uses the same engine with the same settings, so what `weir build` prints is what a Render
-//! publishes for the same directory (before its overlay and substitution). Like a Render, and
-//! unlike `kustomize build`, a directory without a kustomization file builds every YAML file
-//! below it.
+//! Commands (see `weir --help`):
 //!
-//! Errors are one line on stderr starting with `error: `; a build error exits 1, a usage error 2.
+//! - `weir get sources|renders|applies|all [<name>] [-A] [-o table|yaml|json] [--watch]` — tables
+//!   of name, ready, status message, revision, suspended, age; `all` adds the pipeline view
+//!   (source → render → apply chains).
+//! - `weir reconcile <kind> <name> [--with-source] [--timeout 5m]` — sets
+//!   `reconcile.weir.dev/requestedAt`, waits until the controller handled it and prints the
+//!   outcome (revision, change set).
+//! - `weir suspend|resume <kind> <name>`.
+//! - `weir build <dir>` — renders a kustomization directory (or a plain directory of YAML) with
+//!   weir's engine exactly as `kustomize build`; the render-controller uses the same engine with
+//!   the same settings.
+//! - `weir tree apply <name>`, `weir events [<kind> <name>]`, `weir check`, `weir version`.
+//!
+//! Cluster flags as kubectl: `--kubeconfig`, `--context`, `-n/--namespace`; colour only when
+//! stdout is a terminal and `NO_COLOR` is unset.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | ok (`diff`: no differences) |
+//! | 1 | the thing asked failed: build error, reconcile ended `Ready=False`, check failed; `diff`: differences found |
+//! | 2 | usage error: unknown command, flag or kind, bad value |
+//! | 3 | not found: the object, or its kind (CRDs not installed) |
+//! | 4 | cluster unreachable, bad kubeconfig, credentials refused |
+//! | 5 | timeout (`--timeout` ran out) |
+//!
+//! Every error is one line on stderr starting with `error: ` ([`Error::one_line`]).
 //!
 //! ```
 //! let mut out = Vec::new();
@@ -16,151 +37,175 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{io::Write, path::Path};
 
+use clap::Parser;
 use weir_kustomize::{BuildOptions, LoadRestrictor};
 
-/// Usage text, printed by `weir --help`.
-pub const USAGE: &str = "\
-weir — GitOps toolkit command line
+pub mod args;
+pub mod check;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod get;
+pub mod kinds;
+pub mod output;
+pub mod reconcile;
+pub mod tree;
 
-usage:
-  weir build <dir> [--load-restrictor LoadRestrictionsRootOnly|LoadRestrictionsNone]
-      print the objects the kustomization in <dir> renders to, as `kustomize build` does
-  weir --help | --version
-";
+pub use error::{Error, Result, exit};
 
-/// Why a command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The command line is wrong (exit code 2).
-    #[error("{0} (see weir --help)")]
-    Usage(String),
-    /// The directory to build does not exist or is not a directory.
-    #[error("{path}: {reason}")]
-    Input {
-        /// The path as given.
-        path: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The render failed.
-    #[error(transparent)]
-    Build(#[from] weir_kustomize::Error),
-    /// Writing the output failed.
-    #[error("writing output: {0}")]
-    Output(#[source] std::io::Error),
-}
-
-impl Error {
-    /// The process exit code: 2 for usage errors, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Usage(_) => 2,
-            _ => 1,
-        }
-    }
-
-    /// `error: <message>` on one line (inner line breaks become spaces).
-    pub fn one_line(&self) -> String {
-        let message = self.to_string();
-        format!(
-            "error: {}",
-            message.split_whitespace().collect::<Vec<_>>().join(" ")
-        )
-    }
-}
-
-/// A parsed command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// `weir build <dir>`.
-    Build {
-        /// The directory to render.
-        dir: PathBuf,
-        /// `--load-restrictor`.
-        load_restrictor: LoadRestrictor,
-    },
-    /// `weir --help`.
-    Help,
-    /// `weir --version`.
-    Version,
-}
-
-/// Parses the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
-    let mut args = args.into_iter();
-    let Some(first) = args.next() else {
-        return Err(Error::Usage("no command given".into()));
-    };
-    match first.as_str() {
-        "-h" | "--help" | "help" => Ok(Command::Help),
-        "-V" | "--version" | "version" => Ok(Command::Version),
-        "build" => parse_build(args),
-        other => Err(Error::Usage(format!("unknown command '{other}'"))),
-    }
-}
-
-fn parse_build(mut args: impl Iterator<Item = String>) -> Result<Command, Error> {
-    let mut dir = None;
-    let mut load_restrictor = LoadRestrictor::default();
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
-        }
-        if let Some(flag) = arg.strip_prefix("--") {
-            let (name, inline) = match flag.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_owned())),
-                None => (flag, None),
-            };
-            match name {
-                "load-restrictor" | "load_restrictor" => {
-                    let value = inline
-                        .or_else(|| args.next())
-                        .ok_or_else(|| Error::Usage("--load-restrictor needs a value".into()))?;
-                    load_restrictor = value.parse().map_err(Error::Usage)?;
-                }
-                _ => return Err(Error::Usage(format!("unknown flag '--{name}'"))),
-            }
-        } else if arg.starts_with('-') && arg != "-" {
-            return Err(Error::Usage(format!("unknown flag '{arg}'")));
-        } else if dir.is_some() {
-            return Err(Error::Usage(format!(
-                "build takes one directory, got another: '{arg}'"
-            )));
-        } else {
-            dir = Some(PathBuf::from(arg));
-        }
-    }
-    // `kustomize build` with no argument builds the current directory.
-    Ok(Command::Build {
-        dir: dir.unwrap_or_else(|| PathBuf::from(".")),
-        load_restrictor,
-    })
-}
+use args::{Cli, Command};
+use client::ClusterOptions;
+use kinds::WeirKind;
 
 /// Runs the command line `args` (without the program name), writing results to `out`.
-pub fn run(args: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<(), Error> {
-    let text = match parse(args)? {
-        Command::Help => USAGE.to_owned(),
-        Command::Version => format!("weir {}\n", env!("CARGO_PKG_VERSION")),
-        Command::Build {
-            dir,
-            load_restrictor,
-        } => build(&dir, load_restrictor)?,
+pub fn run(args: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Result<()> {
+    let argv = std::iter::once("weir".to_owned()).chain(args);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    write_out(out, &e.to_string())
+                }
+                _ => Err(Error::Usage(clap_message(&e))),
+            };
+        }
     };
+    let Some(command) = cli.command else {
+        return Err(Error::Usage("no command given".into()));
+    };
+    // Commands that need no cluster run without a runtime.
+    match &command {
+        Command::Build(b) if !is_build_render(&b.target) => {
+            let dir = match b.target.as_slice() {
+                [] => ".",
+                [dir] => dir.as_str(),
+                [_, extra, ..] => {
+                    return Err(Error::Usage(format!(
+                        "build takes one directory, got another: '{extra}'"
+                    )));
+                }
+            };
+            return write_out(out, &build(Path::new(dir), b.load_restrictor)?);
+        }
+        Command::Version(v) if v.client => return write_out(out, &client_version()),
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("starting the async runtime: {e}")))?;
+    let options = ClusterOptions {
+        kubeconfig: cli.global.kubeconfig,
+        context: cli.global.context,
+        namespace: cli.global.namespace,
+    };
+    runtime.block_on(run_cluster(command, options, out))
+}
+
+fn is_build_render(target: &[String]) -> bool {
+    matches!(target, [first, _] if first == "render")
+}
+
+async fn run_cluster(command: Command, options: ClusterOptions, out: &mut dyn Write) -> Result<()> {
+    // Usage errors come before any connection attempt.
+    let target_kind = |kind: &str| WeirKind::parse(kind);
+    match command {
+        Command::Get(a) => {
+            if !a.what.eq_ignore_ascii_case("all") {
+                WeirKind::parse(&a.what)?;
+            }
+            get::run(&options.connect().await?, &a, out).await
+        }
+        Command::Reconcile(a) => {
+            let kind = target_kind(&a.target.kind)?;
+            let cluster = options.connect().await?;
+            reconcile::reconcile(
+                &cluster,
+                kind,
+                &a.target.name,
+                a.with_source,
+                a.timeout,
+                out,
+            )
+            .await
+        }
+        Command::Suspend(a) => {
+            let kind = target_kind(&a.kind)?;
+            reconcile::set_suspend(&options.connect().await?, kind, &a.name, true, out).await
+        }
+        Command::Resume(a) => {
+            let kind = target_kind(&a.kind)?;
+            reconcile::set_suspend(&options.connect().await?, kind, &a.name, false, out).await
+        }
+        Command::Events(a) => {
+            let target = match (&a.kind, &a.name) {
+                (Some(k), Some(n)) => Some((target_kind(k)?, n.as_str())),
+                (None, None) => None,
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(Error::Usage(
+                        "events takes a kind and a name, or neither".into(),
+                    ));
+                }
+            };
+            events::run(&options.connect().await?, target, a.all_namespaces, out).await
+        }
+        Command::Tree(a) => {
+            let kind = target_kind(&a.kind)?;
+            if kind.kind != "Apply" {
+                return Err(Error::Usage(format!(
+                    "tree shows an Apply's inventory; {} has none (use weir tree apply <name>)",
+                    kind.kind
+                )));
+            }
+            tree::run(&options.connect().await?, &a.name, out).await
+        }
+        Command::Check => check::run(&options.connect().await?, out).await,
+        Command::Version(_) => {
+            write_out(out, &client_version())?;
+            let cluster = options.connect().await?;
+            let info = cluster
+                .client
+                .apiserver_version()
+                .await
+                .map_err(|e| Error::kube(e, "version"))?;
+            write_out(out, &format!("kubernetes {}\n", info.git_version))
+        }
+        Command::Build(_) | Command::Diff(_) | Command::Install(_) => {
+            Err(Error::Failed("this command is not implemented yet".into()))
+        }
+    }
+}
+
+fn client_version() -> String {
+    format!("weir {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// clap's message on one line, without its `error: ` prefix and usage block.
+fn clap_message(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first).trim();
+    // clap quotes the invalid value's own explanation after "for '--flag <X>': ".
+    first.to_owned()
+}
+
+/// Writes `text` to `out`; a closed pipe (`weir get all | head`) is not an error.
+pub fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        // `weir build . | head` closing the pipe early is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(Error::Output),
     }
 }
 
 /// Renders `dir` and returns the YAML stream.
-pub fn build(dir: &Path, load_restrictor: LoadRestrictor) -> Result<String, Error> {
+pub fn build(dir: &Path, load_restrictor: LoadRestrictor) -> Result<String> {
     let input = |reason: String| Error::Input {
         path: dir.display().to_string(),
         reason,
@@ -185,62 +230,66 @@ pub fn build(dir: &Path, load_restrictor: LoadRestrictor) -> Result<String, Erro
 mod tests {
     use super::*;
 
-    fn parse_args(args: &[&str]) -> Result<Command, Error> {
-        parse(args.iter().map(|s| s.to_string()))
-    }
-
-    #[test]
-    fn build_arguments_in_every_form() {
-        assert_eq!(
-            parse_args(&["build", "app", "--load-restrictor", "LoadRestrictionsNone"]).unwrap(),
-            Command::Build {
-                dir: "app".into(),
-                load_restrictor: LoadRestrictor::None
-            }
-        );
-        assert_eq!(
-            parse_args(&["build", "--load-restrictor=LoadRestrictionsRootOnly", "app"]).unwrap(),
-            Command::Build {
-                dir: "app".into(),
-                load_restrictor: LoadRestrictor::RootOnly
-            }
-        );
-        assert_eq!(
-            parse_args(&["build"]).unwrap(),
-            Command::Build {
-                dir: ".".into(),
-                load_restrictor: LoadRestrictor::RootOnly
-            }
-        );
-        assert_eq!(parse_args(&["--help"]).unwrap(), Command::Help);
-        assert_eq!(parse_args(&["build", "-h"]).unwrap(), Command::Help);
-        assert_eq!(parse_args(&["--version"]).unwrap(), Command::Version);
+    fn run_args(args: &[&str]) -> Result<String> {
+        let mut out = Vec::new();
+        run(args.iter().map(|s| s.to_string()), &mut out)?;
+        Ok(String::from_utf8(out).unwrap_or_default())
     }
 
     #[test]
     fn usage_errors_exit_2_with_one_line() {
         for (args, wanted) in [
             (&[][..], "no command given"),
-            (&["deploy"][..], "unknown command 'deploy'"),
-            (&["build", "--bogus"][..], "unknown flag '--bogus'"),
+            (&["deploy"][..], "unrecognized subcommand 'deploy'"),
+            (&["build", "--bogus"][..], "unexpected argument '--bogus'"),
             (&["build", "a", "b"][..], "build takes one directory"),
             (
                 &["build", "a", "--load-restrictor"][..],
-                "--load-restrictor needs a value",
+                "a value is required",
             ),
             (
                 &["build", "a", "--load-restrictor", "sometimes"][..],
                 "unknown load restrictor 'sometimes'",
             ),
+            (&["get", "deployments"][..], "unknown kind 'deployments'"),
+            (
+                &["reconcile", "apply"][..],
+                "required arguments were not provided",
+            ),
+            (
+                &["reconcile", "apply", "x", "--timeout", "soon"][..],
+                "invalid duration",
+            ),
+            (&["get", "all", "-o", "xml"][..], "invalid value 'xml'"),
         ] {
-            let e = parse_args(args).unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{args:?}");
+            let e = run_args(args).unwrap_err();
+            assert_eq!(e.exit_code(), exit::USAGE, "{args:?}: {e}");
             let line = e.one_line();
             assert!(
-                line.starts_with(&format!("error: {wanted}")) && !line.contains('\n'),
+                line.contains(wanted)
+                    && !line.contains('\n')
+                    && line.ends_with("(see weir --help)"),
                 "{args:?}: {line}"
             );
         }
+    }
+
+    #[test]
+    fn help_lists_commands_and_exit_codes() {
+        let help = run_args(&["--help"]).unwrap();
+        for wanted in [
+            "weir build <dir>",
+            "weir get sources",
+            "Exit codes:",
+            "5  timeout",
+        ] {
+            assert!(help.contains(wanted), "{wanted}: {help}");
+        }
+        assert!(
+            run_args(&["version", "--client"])
+                .unwrap()
+                .starts_with("weir 0.")
+        );
     }
 
     #[test]

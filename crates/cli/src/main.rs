@@ -7,7 +7,9 @@ fn main() -> ExitCode {
     match weir_cli::run(std::env::args().skip(1), &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", e.one_line());
+            if !e.is_silent() {
+                eprintln!("{}", e.one_line());
+            }
             ExitCode::from(e.exit_code())
         }
     }
