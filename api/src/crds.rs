@@ -3,11 +3,16 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::{Apply, GitRepository, Render};
+use crate::{Apply, GitRepository, Receiver, Render};
 
 /// Every CRD weir defines.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![GitRepository::crd(), Render::crd(), Apply::crd()]
+    vec![
+        GitRepository::crd(),
+        Receiver::crd(),
+        Render::crd(),
+        Apply::crd(),
+    ]
 }
 
 /// The file name of a CRD under `config/crd/`: `<group>_<plural>.yaml`, as controller-gen names them.

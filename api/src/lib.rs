@@ -5,6 +5,7 @@
 //! | group | kind | module |
 //! |---|---|---|
 //! | `source.weir.dev/v1alpha1` | [`GitRepository`] | [`source`] |
+//! | `source.weir.dev/v1alpha1` | [`Receiver`] (webhook) | [`receiver`] |
 //! | `render.weir.dev/v1alpha1` | [`Render`] | [`render`] |
 //! | `apply.weir.dev/v1alpha1` | [`Apply`] | [`apply`] |
 //!
@@ -21,6 +22,7 @@ pub mod conditions;
 pub mod crds;
 pub mod duration;
 pub mod inventory;
+pub mod receiver;
 pub mod reconcile;
 pub mod reference;
 pub mod render;
@@ -32,6 +34,7 @@ pub use artifact::Artifact;
 pub use conditions::{Condition, ConditionStatus};
 pub use duration::GoDuration;
 pub use inventory::{InventoryEntry, ResourceInventory};
+pub use receiver::{Receiver, ReceiverSpec, ReceiverStatus};
 pub use reference::SourceReference;
 pub use render::{Render, RenderSpec, RenderStatus};
 pub use source::{GitRepository, GitRepositorySpec, GitRepositoryStatus};

@@ -35,7 +35,7 @@ async fn all_crds_install_and_become_established() {
     let stored = common::install_crds(&cluster.client()).await;
     let mut kinds: Vec<String> = stored.iter().map(|c| c.spec.names.kind.clone()).collect();
     kinds.sort();
-    assert_eq!(kinds, ["Apply", "GitRepository", "Render"]);
+    assert_eq!(kinds, ["Apply", "GitRepository", "Receiver", "Render"]);
     for crd in &stored {
         assert_eq!(
             common::condition(crd, "NamesAccepted"),

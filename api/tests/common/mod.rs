@@ -23,7 +23,7 @@ pub fn committed_crds() -> Vec<CustomResourceDefinition> {
             serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         );
     }
-    assert_eq!(crds.len(), 3, "expected three CRDs in {}", dir.display());
+    assert_eq!(crds.len(), 4, "expected four CRDs in {}", dir.display());
     crds
 }
 
