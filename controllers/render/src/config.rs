@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use weir_artifact::Retention;
+use weir_runtime::leader::ElectionOptions;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -36,6 +37,9 @@ pub struct Config {
     pub max_source_bytes: u64,
     /// `--max-unpacked-size`: most bytes a source artifact may unpack to.
     pub max_unpacked_bytes: u64,
+    /// `--leader-elect` and `--leader-election-*`: reconcile only while holding the Lease
+    /// (default off; Lease `weir-render-controller` in `POD_NAMESPACE` or `weir-system`).
+    pub leader_election: ElectionOptions,
 }
 
 impl Default for Config {
@@ -54,9 +58,13 @@ impl Default for Config {
             retention: Retention::default(),
             max_source_bytes: 256 << 20,
             max_unpacked_bytes: 512 << 20,
+            leader_election: ElectionOptions::new(LEASE_NAME),
         }
     }
 }
+
+/// Default name of the leader-election Lease.
+pub const LEASE_NAME: &str = "weir-render-controller";
 
 /// Usage text.
 pub const USAGE: &str = "\
@@ -75,6 +83,12 @@ weir-render-controller [flags]
   --artifact-retention-ttl DURATION how long superseded artifacts are kept (default 1h)
   --max-source-size BYTES           largest source artifact downloaded (default 256 MiB)
   --max-unpacked-size BYTES         most bytes a source artifact may unpack to (default 512 MiB)
+  --leader-elect                    reconcile only while holding the Lease (default off)
+  --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE or weir-system)
+  --leader-election-id NAME         name of the Lease (default weir-render-controller)
+  --leader-election-lease-duration DURATION  (default 15s)
+  --leader-election-renew-deadline DURATION  (default 10s)
+  --leader-election-retry-period DURATION    (default 2s)
 ";
 
 impl Config {
@@ -102,6 +116,12 @@ impl Config {
                 v.parse::<u64>()
                     .map_err(|_| format!("{flag}: {v:?} is not a number"))
             };
+            // A boolean flag takes no separate value: `--flag` or `--flag=true|false`.
+            let boolean = |v: Option<&str>| match v {
+                None | Some("true") => Ok(true),
+                Some("false") => Ok(false),
+                Some(other) => Err(format!("{flag}: {other:?} is not true or false")),
+            };
             match flag.as_str() {
                 "--metrics-addr" => config.metrics_addr = value()?,
                 "--health-addr" => config.health_addr = value()?,
@@ -115,13 +135,19 @@ impl Config {
                 }
                 "--watch-label-selector" => config.watch_label_selector = Some(value()?),
                 "--no-cross-namespace-refs" => {
-                    config.no_cross_namespace_refs = match inline.as_deref() {
-                        None | Some("true") => true,
-                        Some("false") => false,
-                        Some(other) => {
-                            return Err(format!("{flag}: {other:?} is not true or false"));
-                        }
-                    }
+                    config.no_cross_namespace_refs = boolean(inline.as_deref())?
+                }
+                "--leader-elect" => config.leader_election.enabled = boolean(inline.as_deref())?,
+                "--leader-election-namespace" => config.leader_election.namespace = value()?,
+                "--leader-election-id" => config.leader_election.id = value()?,
+                "--leader-election-lease-duration" => {
+                    config.leader_election.lease_duration = duration(value()?)?
+                }
+                "--leader-election-renew-deadline" => {
+                    config.leader_election.renew_deadline = duration(value()?)?
+                }
+                "--leader-election-retry-period" => {
+                    config.leader_election.retry_period = duration(value()?)?
                 }
                 "--log-level" => config.log_level = value()?,
                 "--log-format" => config.log_format = value()?,
@@ -134,6 +160,10 @@ impl Config {
                 other => return Err(format!("unknown flag {other} (see --help)")),
             }
         }
+        config
+            .leader_election
+            .validate()
+            .map_err(|e| e.to_string())?;
         Ok(config)
     }
 }
@@ -173,6 +203,38 @@ mod tests {
     }
 
     #[test]
+    fn leader_election_flags() {
+        let off = parse(&[]).unwrap().leader_election;
+        assert!(!off.enabled);
+        assert_eq!(off.id, "weir-render-controller");
+        assert_eq!(off.lease_duration, Duration::from_secs(15));
+        let on = parse(&[
+            "--leader-elect",
+            "--leader-election-namespace=ops",
+            "--leader-election-id",
+            "render-a",
+            "--leader-election-lease-duration=30s",
+            "--leader-election-renew-deadline=20s",
+            "--leader-election-retry-period=5s",
+        ])
+        .unwrap()
+        .leader_election;
+        assert!(on.enabled);
+        assert_eq!((on.namespace.as_str(), on.id.as_str()), ("ops", "render-a"));
+        assert_eq!(on.lease_duration, Duration::from_secs(30));
+        assert_eq!(on.renew_deadline, Duration::from_secs(20));
+        assert_eq!(on.retry_period, Duration::from_secs(5));
+        assert!(
+            !parse(&["--leader-elect=false"])
+                .unwrap()
+                .leader_election
+                .enabled
+        );
+        // Durations are only checked when electing.
+        assert!(parse(&["--leader-election-renew-deadline=1h"]).is_ok());
+    }
+
+    #[test]
     fn errors_are_one_readable_line() {
         for (args, wanted) in [
             (&["--bogus"][..], "unknown flag --bogus"),
@@ -185,6 +247,18 @@ mod tests {
                 "--no-cross-namespace-refs: \"maybe\" is not true or false",
             ),
             (&["--storage-path"][..], "flag --storage-path needs a value"),
+            (
+                &["--leader-elect=yes"][..],
+                "--leader-elect: \"yes\" is not true or false",
+            ),
+            (
+                &["--leader-elect", "--leader-election-renew-deadline=20s"][..],
+                "leader election: the lease duration (15s) must be longer than the renew deadline (20s)",
+            ),
+            (
+                &["--leader-elect", "--leader-election-id="][..],
+                "leader election: the lease name is empty",
+            ),
         ] {
             let e = parse(args).unwrap_err();
             assert!(e.starts_with(wanted) && !e.contains('\n'), "{e}");

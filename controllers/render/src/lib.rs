@@ -32,7 +32,7 @@ use kube::{
 use tokio::sync::watch as signal;
 use weir_api::Render;
 use weir_artifact::{FetchOptions, Fetcher, Storage, UntarLimits};
-use weir_runtime::{metrics::Metrics, probes};
+use weir_runtime::{leader, metrics::Metrics, probes};
 
 pub use config::Config;
 pub use error::Error;
@@ -43,19 +43,28 @@ pub struct Running {
     pub base_url: String,
     /// Where the artifact server listens.
     pub storage_addr: std::net::SocketAddr,
+    /// Where `/metrics` is served.
+    pub metrics_addr: std::net::SocketAddr,
+    /// Where `/healthz` and `/readyz` are served.
+    pub health_addr: std::net::SocketAddr,
+    /// Our `holderIdentity` in the Lease, with `--leader-elect`.
+    pub leader_identity: Option<String>,
     stop: signal::Sender<bool>,
-    sources: watch::SourceWatches,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_servers: signal::Sender<bool>,
+    reconciler: tokio::task::JoinHandle<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops reconciling, watching and serving, and waits for in-flight reconciles to finish.
+    /// Stops reconciling and watching (waiting for in-flight reconciles), releases the Lease
+    /// when leading, then stops serving artifacts and probes.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        let _ = self.reconciler.await;
+        let _ = self.stop_servers.send(true);
+        for task in self.servers {
             let _ = task.await;
         }
-        self.sources.shutdown();
     }
 }
 
@@ -71,7 +80,18 @@ fn stopped(
 }
 
 /// Starts the controller, its source watches, its artifact server and its probe endpoints.
+///
+/// With `--leader-elect` ([`Config::leader_election`]) the artifact server and the probes start
+/// at once and keep serving whoever leads (a standby is Ready and serves the artifacts it
+/// stored), while the reconcile loop and the source watches run only while this process holds
+/// the Lease ([`weir_runtime::leader::run_while_leader`]); after losing it the process stops
+/// reconciling and campaigns again.
 pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
+    let elector = config
+        .leader_election
+        .elector(client.clone())
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let leader_identity = elector.as_ref().map(|e| e.identity().to_owned());
     let storage = Storage::new(&config.storage_path, config.retention.clone())
         .map_err(|e| Error::Startup(e.to_string()))?;
     let storage_listener = probes::bind(&config.storage_addr, "artifact server")
@@ -92,15 +112,17 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
     let metrics = Metrics::new();
     let ready = probes::Readiness::default();
     let (stop, stop_rx) = signal::channel(false);
-    let mut tasks = Vec::new();
+    let (stop_servers, servers_rx) = signal::channel(false);
+    let mut servers = Vec::new();
 
     let root = storage.root().to_owned();
-    let rx = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
+    let rx = servers_rx.clone();
+    servers.push(tokio::spawn(async move {
         if let Err(e) = weir_artifact::server::serve(storage_listener, root, stopped(rx)).await {
             tracing::error!(error = %e, "artifact server failed");
         }
     }));
+    let mut addrs = Vec::new();
     for (addr, what) in [
         (&config.metrics_addr, "metrics"),
         (&config.health_addr, "health probes"),
@@ -108,60 +130,80 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
         let listener = probes::bind(addr, what)
             .await
             .map_err(|e| Error::Startup(e.to_string()))?;
-        tasks.push(tokio::spawn(probes::serve(
+        addrs.push(
+            listener
+                .local_addr()
+                .map_err(|e| Error::Startup(e.to_string()))?,
+        );
+        servers.push(tokio::spawn(probes::serve(
             listener,
             metrics.clone(),
             ready.clone(),
-            stopped(stop_rx.clone()),
+            stopped(servers_rx.clone()),
         )));
     }
+    let [metrics_addr, health_addr] = addrs[..] else {
+        return Err(Error::Startup("probe listeners missing".into()));
+    };
 
-    let (trigger, triggered) = futures::channel::mpsc::unbounded();
-    let sources = watch::SourceWatches::new(client.clone(), trigger, stop_rx.clone());
-    let context = Arc::new(reconcile::Context {
-        client: client.clone(),
-        storage,
-        base_url: base_url.clone(),
-        metrics,
-        recorder: Recorder::new(client.clone(), "weir-render-controller".into()),
-        fetcher: Fetcher::new(FetchOptions {
-            max_bytes: config.max_source_bytes,
-            ..FetchOptions::default()
-        }),
-        untar_limits: UntarLimits {
-            max_total_bytes: config.max_unpacked_bytes,
-            ..UntarLimits::default()
-        },
-        sources: sources.clone(),
-        allow_cross_namespace: !config.no_cross_namespace_refs,
-        recent: recent::RecentRenders::default(),
-    });
     let mut watch_config = watcher::Config::default();
     if let Some(selector) = &config.watch_label_selector {
         watch_config = watch_config.labels(selector);
     }
-    let api: Api<Render> = Api::all(client);
-    let controller = Controller::new(api, watch_config)
-        .reconcile_on(triggered)
-        .with_config(controller::Config::default().concurrency(config.concurrent))
-        .graceful_shutdown_on(stopped(stop_rx));
+    // One term of reconciling: built afresh for every leadership, ended when `over` turns true.
+    let term = {
+        let base_url = base_url.clone();
+        move |over: signal::Receiver<bool>| {
+            let (trigger, triggered) = futures::channel::mpsc::unbounded();
+            let sources = watch::SourceWatches::new(client.clone(), trigger, over.clone());
+            let context = Arc::new(reconcile::Context {
+                client: client.clone(),
+                storage: storage.clone(),
+                base_url: base_url.clone(),
+                metrics: metrics.clone(),
+                recorder: Recorder::new(client.clone(), "weir-render-controller".into()),
+                fetcher: Fetcher::new(FetchOptions {
+                    max_bytes: config.max_source_bytes,
+                    ..FetchOptions::default()
+                }),
+                untar_limits: UntarLimits {
+                    max_total_bytes: config.max_unpacked_bytes,
+                    ..UntarLimits::default()
+                },
+                sources: sources.clone(),
+                allow_cross_namespace: !config.no_cross_namespace_refs,
+                recent: recent::RecentRenders::default(),
+            });
+            let api: Api<Render> = Api::all(client.clone());
+            let controller = Controller::new(api, watch_config.clone())
+                .reconcile_on(triggered)
+                .with_config(controller::Config::default().concurrency(config.concurrent))
+                .graceful_shutdown_on(stopped(over));
+            async move {
+                controller
+                    .run(reconcile::reconcile, reconcile::error_policy, context)
+                    .for_each(|result| async move {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "reconcile error");
+                        }
+                    })
+                    .await;
+                sources.shutdown();
+            }
+        }
+    };
     ready.set(true);
-    tasks.push(tokio::spawn(async move {
-        controller
-            .run(reconcile::reconcile, reconcile::error_policy, context)
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "reconcile error");
-                }
-            })
-            .await;
-    }));
+    let reconciler = tokio::spawn(leader::run_while_leader(elector, stop_rx, term));
     Ok(Running {
         base_url,
         storage_addr,
+        metrics_addr,
+        health_addr,
+        leader_identity,
         stop,
-        sources,
-        tasks,
+        stop_servers,
+        reconciler,
+        servers,
     })
 }
 

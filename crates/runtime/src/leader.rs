@@ -660,19 +660,31 @@ impl ElectionOptions {
         }
     }
 
+    /// The Lease configuration these options describe, with a fresh [`default_identity`].
+    pub fn leader_config(&self) -> LeaderConfig {
+        LeaderConfig {
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+            ..LeaderConfig::new(&self.namespace, &self.id)
+        }
+    }
+
+    /// Checks the options (when enabled) as [`LeaderConfig::validate`] does.
+    pub fn validate(&self) -> Result<(), ElectionError> {
+        if self.enabled {
+            self.leader_config().validate()?;
+        }
+        Ok(())
+    }
+
     /// The elector these options ask for (`None` when disabled), with a fresh
     /// [`default_identity`]; an invalid combination is an error naming the problem.
     pub fn elector(&self, client: Client) -> Result<Option<LeaderElector>, ElectionError> {
         if !self.enabled {
             return Ok(None);
         }
-        let config = LeaderConfig {
-            lease_duration: self.lease_duration,
-            renew_deadline: self.renew_deadline,
-            retry_period: self.retry_period,
-            ..LeaderConfig::new(&self.namespace, &self.id)
-        };
-        LeaderElector::new(client, config).map(Some)
+        LeaderElector::new(client, self.leader_config()).map(Some)
     }
 }
 
