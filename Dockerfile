@@ -6,9 +6,10 @@
 #   docker build -t ghcr.io/weir-dev/weir:v0.1.0 .
 
 # --- build -----------------------------------------------------------------------------------
-# The workspace's rust-version is 1.89. aws-lc (rustls' crypto provider) needs a C compiler,
-# cmake and perl; Go is only used by the tests' control plane and is not needed here.
-FROM rust:1.89-bookworm AS builder
+# Rust 1.95 is the toolchain the workspace is built and tested with (its declared minimum,
+# rust-version, is 1.89). aws-lc (rustls' crypto provider) needs a C compiler, cmake and perl;
+# Go is only used by the tests' control plane and is not needed here.
+FROM rust:1.95-bookworm AS builder
 RUN apt-get update \
     && apt-get install -y --no-install-recommends cmake clang perl \
     && rm -rf /var/lib/apt/lists/*

@@ -23,7 +23,7 @@ use kube::{
     discovery,
 };
 use serde_json::{Value, json};
-use weir_api::{Apply, GitRepository, Render, conditions};
+use weir_api::{Apply, GitRepository, Receiver, Render, conditions};
 use weir_kustomize::BuildOptions;
 use weir_testenv::{TestCluster, git::Repo};
 
@@ -887,6 +887,23 @@ fn local_args(dir: &str, app: &str, storage: &Path, shard: &str) -> Vec<String> 
     args
 }
 
+/// POSTs an empty JSON body to `path` on `addr`; returns the raw HTTP response.
+async fn post(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
 async fn until<K, F>(api: &Api<K>, name_: &str, what: &str, done: F) -> K
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
@@ -1064,6 +1081,50 @@ async fn installed_rbac_is_enough_for_each_controller() {
         repos.get("repo").await.unwrap().finalizers().len() == 1,
         "source-controller finalizer"
     );
+
+    // A Receiver (its token Secret watched, its status written) and a webhook call that
+    // requests reconciles of a GitRepository and a Render: the source-controller's RBAC covers
+    // Receivers and the objects it triggers.
+    let secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": { "name": "hook-token" }, "stringData": { "token": "install-test-token" },
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let receivers: Api<Receiver> = Api::namespaced(admin.clone(), &ns);
+    let obj = create(
+        "source.weir.dev/v1alpha1",
+        "Receiver",
+        "hook",
+        json!({
+            "type": "generic",
+            "secretRef": { "name": "hook-token" },
+            "resources": [{ "kind": "GitRepository", "name": "repo" }, { "kind": "Render", "name": "app" }],
+        }),
+    );
+    receivers
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(obj).unwrap(),
+        )
+        .await
+        .unwrap();
+    let receiver = until(&receivers, "hook", "Ready", |r| {
+        ready(r.status.as_ref().map(|s| &s.conditions))
+    })
+    .await;
+    let path = receiver.status.unwrap().webhook_path.unwrap();
+    let webhook = source.webhook_addr.expect("the webhook server runs");
+    let response = post(webhook, &path).await;
+    assert!(response.starts_with("HTTP/1.1 2"), "{response}");
+    let requested = |annotations: &BTreeMap<String, String>| {
+        annotations.contains_key(weir_api::reconcile::REQUESTED_AT_ANNOTATION)
+    };
+    until(&repos, "repo", "triggered", |r| requested(r.annotations())).await;
+    until(&renders, "app", "triggered", |r| requested(r.annotations())).await;
 
     apply.stop().await;
     render.stop().await;
