@@ -23,6 +23,7 @@ mod control_plane;
 mod error;
 pub mod git;
 pub mod kwok;
+pub mod process;
 mod shared;
 
 pub use control_plane::{ControlPlane, ControlPlaneOptions};
