@@ -26,8 +26,8 @@ pub struct EventView {
     pub object: String,
     /// Message.
     pub message: String,
-    /// When it last happened (seconds since the epoch), if known.
-    pub time: Option<i64>,
+    /// When it last happened, if known.
+    pub time: Option<Timestamp>,
 }
 
 fn view(e: &Event) -> EventView {
@@ -38,8 +38,7 @@ fn view(e: &Event) -> EventView {
         .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-        .map(|t| t.as_second());
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0));
     EventView {
         namespace: e.metadata.namespace.clone().unwrap_or_default(),
         type_: e.type_.clone().unwrap_or_default(),
@@ -159,7 +158,7 @@ pub fn table(
         .map(|v| {
             let mut row = vec![
                 v.time
-                    .map(|t| output::human_duration(now.as_second() - t))
+                    .map(|t| output::human_duration(now.as_second() - t.as_second()))
                     .unwrap_or_else(|| "<unknown>".into()),
                 if v.type_ == "Warning" {
                     palette.red(&v.type_)

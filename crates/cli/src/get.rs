@@ -152,7 +152,7 @@ pub fn row(
     let mut row = vec![
         if qualified { kind.display(&name) } else { name },
         palette.ready(&status),
-        output::truncate(&message, 80),
+        output::truncate(&message, 400),
         kind.revision(obj).unwrap_or_default(),
         kinds::suspended(obj).to_string(),
         obj.metadata

@@ -64,6 +64,15 @@ pub fn judge(kind: &WeirKind, obj: &DynamicObject, token: &str) -> Option<Outcom
     }
 }
 
+/// The time limits of one `weir reconcile`, shared by every step of a `--with-source` chain.
+struct Wait {
+    deadline: Instant,
+    timeout: Duration,
+    /// When the command started: change sets recorded since then belong to this reconcile
+    /// (a new source artifact may trigger the Apply before our own request reaches it).
+    started: Timestamp,
+}
+
 /// Runs `weir reconcile`.
 pub async fn reconcile(
     cluster: &Cluster,
@@ -73,7 +82,22 @@ pub async fn reconcile(
     timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+    let wait = Wait {
+        deadline: Instant::now() + timeout,
+        timeout,
+        started: Timestamp::now(),
+    };
+    chain(cluster, kind, name, with_source, &wait, out).await
+}
+
+async fn chain(
+    cluster: &Cluster,
+    kind: &'static WeirKind,
+    name: &str,
+    with_source: bool,
+    wait: &Wait,
+    out: &mut dyn Write,
+) -> Result<()> {
     let ns = cluster.namespace.clone();
     let obj = kind.get(&cluster.client, &ns, name).await?;
     if with_source {
@@ -84,13 +108,13 @@ pub async fn reconcile(
                         client: cluster.client.clone(),
                         namespace: r.namespace.clone(),
                     };
-                    let remaining = deadline.saturating_duration_since(Instant::now());
-                    Box::pin(reconcile(
+                    // The whole chain: an Apply of a Render first reconciles the Render's source.
+                    Box::pin(chain(
                         &upstream,
                         source_kind,
                         &r.name,
-                        false,
-                        remaining,
+                        source_kind.has_source,
+                        wait,
                         out,
                     ))
                     .await?;
@@ -111,7 +135,7 @@ pub async fn reconcile(
             }
         }
     }
-    once(cluster, kind, &ns, name, deadline, timeout, out).await
+    once(cluster, kind, &ns, name, wait, out).await
 }
 
 async fn once(
@@ -119,10 +143,10 @@ async fn once(
     kind: &'static WeirKind,
     ns: &str,
     name: &str,
-    deadline: Instant,
-    timeout: Duration,
+    wait: &Wait,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let (deadline, timeout) = (wait.deadline, wait.timeout);
     let obj = kind.get(&cluster.client, ns, name).await?;
     let display = kind.display(name);
     if kinds::suspended(&obj) {
@@ -149,7 +173,7 @@ async fn once(
     let mut last = obj;
     loop {
         if let Some(outcome) = judge(kind, &last, &token) {
-            return report(cluster, kind, ns, name, outcome, requested, out).await;
+            return report(cluster, kind, ns, name, outcome, wait.started, out).await;
         }
         if Instant::now() >= deadline {
             let state = kinds::condition(&last, "Ready")
@@ -190,10 +214,7 @@ async fn report(
                 let evs = events::for_object(cluster, kind, ns, name)
                     .await
                     .unwrap_or_default();
-                for e in evs
-                    .iter()
-                    .filter(|e| e.time.is_some_and(|t| t >= since.as_second() - 1))
-                {
+                for e in evs.iter().filter(|e| e.time.is_some_and(|t| t >= since)) {
                     if e.reason == weir_api::conditions::reasons::APPLY_SUCCEEDED {
                         text.push_str(&format!("  change set: {}\n", e.message));
                     }
