@@ -1,5 +1,7 @@
 //! Command-line configuration, with Flux's flag names.
 
+use weir_runtime::leader::ElectionOptions;
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -26,6 +28,9 @@ pub struct Config {
     pub max_artifact_bytes: u64,
     /// `--max-unpacked-size`: most bytes a source artifact may unpack to.
     pub max_unpacked_bytes: u64,
+    /// `--leader-elect` and `--leader-election-*`: reconcile only while holding the Lease
+    /// (default off; Lease `weir-apply-controller` in `POD_NAMESPACE` or `weir-system`).
+    pub leader_election: ElectionOptions,
 }
 
 impl Default for Config {
@@ -41,9 +46,13 @@ impl Default for Config {
             log_format: "json".into(),
             max_artifact_bytes: 256 << 20,
             max_unpacked_bytes: 512 << 20,
+            leader_election: ElectionOptions::new(LEASE_NAME),
         }
     }
 }
+
+/// Default name of the leader-election Lease.
+pub const LEASE_NAME: &str = "weir-apply-controller";
 
 /// Usage text.
 pub const USAGE: &str = "\
@@ -58,6 +67,12 @@ weir-apply-controller [flags]
   --log-format json|text            (default json)
   --max-artifact-size BYTES         largest source artifact downloaded (default 256 MiB)
   --max-unpacked-size BYTES         most bytes a source artifact may unpack to (default 512 MiB)
+  --leader-elect                    reconcile only while holding the Lease (default off)
+  --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE or weir-system)
+  --leader-election-id NAME         name of the Lease (default weir-apply-controller)
+  --leader-election-lease-duration DURATION  (default 15s)
+  --leader-election-renew-deadline DURATION  (default 10s)
+  --leader-election-retry-period DURATION    (default 2s)
 ";
 
 impl Config {
@@ -83,6 +98,14 @@ impl Config {
                 v.parse::<u64>()
                     .map_err(|_| format!("{flag}: {v:?} is not a number"))
             };
+            let duration =
+                |v: String| weir_api::duration::parse(&v).map_err(|e| format!("{flag}: {e}"));
+            // A boolean flag takes no separate value: `--flag` or `--flag=true|false`.
+            let boolean = |v: Option<&str>| match v {
+                None | Some("true") => Ok(true),
+                Some("false") => Ok(false),
+                Some(other) => Err(format!("{flag}: {other:?} is not true or false")),
+            };
             match flag.as_str() {
                 "--metrics-addr" => config.metrics_addr = value()?,
                 "--health-addr" => config.health_addr = value()?,
@@ -93,17 +116,23 @@ impl Config {
                 }
                 "--watch-label-selector" => config.watch_label_selector = Some(value()?),
                 "--no-cross-namespace-refs" => {
-                    config.no_cross_namespace_refs = match inline.as_deref() {
-                        None | Some("true") => true,
-                        Some("false") => false,
-                        Some(other) => {
-                            return Err(format!("{flag}: {other:?} is not true or false"));
-                        }
-                    }
+                    config.no_cross_namespace_refs = boolean(inline.as_deref())?
                 }
                 "--default-service-account" => {
                     let name = value()?;
                     config.default_service_account = (!name.is_empty()).then_some(name);
+                }
+                "--leader-elect" => config.leader_election.enabled = boolean(inline.as_deref())?,
+                "--leader-election-namespace" => config.leader_election.namespace = value()?,
+                "--leader-election-id" => config.leader_election.id = value()?,
+                "--leader-election-lease-duration" => {
+                    config.leader_election.lease_duration = duration(value()?)?
+                }
+                "--leader-election-renew-deadline" => {
+                    config.leader_election.renew_deadline = duration(value()?)?
+                }
+                "--leader-election-retry-period" => {
+                    config.leader_election.retry_period = duration(value()?)?
                 }
                 "--log-level" => config.log_level = value()?,
                 "--log-format" => config.log_format = value()?,
@@ -112,6 +141,10 @@ impl Config {
                 other => return Err(format!("unknown flag {other} (see --help)")),
             }
         }
+        config
+            .leader_election
+            .validate()
+            .map_err(|e| e.to_string())?;
         Ok(config)
     }
 }
@@ -152,6 +185,35 @@ mod tests {
     }
 
     #[test]
+    fn leader_election_flags() {
+        let off = parse(&[]).unwrap().leader_election;
+        assert!(!off.enabled);
+        assert_eq!(off.id, "weir-apply-controller");
+        let on = parse(&[
+            "--leader-elect",
+            "--leader-election-namespace",
+            "ops",
+            "--leader-election-id=apply-a",
+            "--leader-election-lease-duration=30s",
+            "--leader-election-renew-deadline=20s",
+            "--leader-election-retry-period=5s",
+        ])
+        .unwrap()
+        .leader_election;
+        assert!(on.enabled);
+        assert_eq!((on.namespace.as_str(), on.id.as_str()), ("ops", "apply-a"));
+        assert_eq!(on.lease_duration, std::time::Duration::from_secs(30));
+        assert_eq!(on.renew_deadline, std::time::Duration::from_secs(20));
+        assert_eq!(on.retry_period, std::time::Duration::from_secs(5));
+        assert!(
+            !parse(&["--leader-elect=false"])
+                .unwrap()
+                .leader_election
+                .enabled
+        );
+    }
+
+    #[test]
     fn errors_are_one_readable_line() {
         for (args, wanted) in [
             (&["--bogus"][..], "unknown flag --bogus"),
@@ -166,6 +228,18 @@ mod tests {
             (
                 &["--default-service-account"][..],
                 "flag --default-service-account needs a value",
+            ),
+            (
+                &["--leader-elect=1"][..],
+                "--leader-elect: \"1\" is not true or false",
+            ),
+            (
+                &["--leader-elect", "--leader-election-retry-period=9s"][..],
+                "leader election: the renew deadline (10s) must be longer than 1.2 × the retry period (9s)",
+            ),
+            (
+                &["--leader-election-lease-duration=soon"][..],
+                "--leader-election-lease-duration: ",
             ),
         ] {
             let e = parse(args).unwrap_err();

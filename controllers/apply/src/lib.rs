@@ -44,7 +44,7 @@ use kube::{
 use tokio::sync::watch as signal;
 use weir_api::Apply;
 use weir_artifact::{FetchOptions, Fetcher, UntarLimits};
-use weir_runtime::{metrics::Metrics, probes};
+use weir_runtime::{leader, metrics::Metrics, probes};
 
 pub use config::Config;
 pub use error::Error;
@@ -53,19 +53,26 @@ pub use error::Error;
 pub struct Running {
     /// Where `/metrics` is served.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where `/healthz` and `/readyz` are served.
+    pub health_addr: Option<std::net::SocketAddr>,
+    /// Our `holderIdentity` in the Lease, with `--leader-elect`.
+    pub leader_identity: Option<String>,
     stop: signal::Sender<bool>,
-    sources: watch::SourceWatches,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_servers: signal::Sender<bool>,
+    reconciler: tokio::task::JoinHandle<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops reconciling and watching, and waits for in-flight reconciles to finish.
+    /// Stops reconciling and watching (waiting for in-flight reconciles), releases the Lease
+    /// when leading, then stops the probe endpoints.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        let _ = self.reconciler.await;
+        let _ = self.stop_servers.send(true);
+        for task in self.servers {
             let _ = task.await;
         }
-        self.sources.shutdown();
     }
 }
 
@@ -82,14 +89,29 @@ fn stopped(
 
 /// Starts the controller, its source watches and its probe endpoints. `kube_config` is the
 /// controller's own identity; impersonating clients for ServiceAccounts are derived from it.
+///
+/// With `--leader-elect` ([`Config::leader_election`]) the probes start at once and keep
+/// answering whoever leads (a standby is Ready), while the reconcile loop and the source and
+/// dependency watches run only while this process holds the Lease
+/// ([`weir_runtime::leader::run_while_leader`]); after losing it the process stops reconciling
+/// and campaigns again.
 pub async fn start(kube_config: kube::Config, config: Config) -> Result<Running, Error> {
-    let clients = impersonation::Clients::new(kube_config, config.default_service_account.clone())?;
-    let client = clients.own();
+    // Built once here so a bad configuration fails at startup; every leadership term builds its
+    // own (cheap) clients from the same configuration.
+    let client =
+        impersonation::Clients::new(kube_config.clone(), config.default_service_account.clone())?
+            .own();
+    let elector = config
+        .leader_election
+        .elector(client.clone())
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let leader_identity = elector.as_ref().map(|e| e.identity().to_owned());
     let metrics = Metrics::new();
     let ready = probes::Readiness::default();
     let (stop, stop_rx) = signal::channel(false);
-    let mut tasks = Vec::new();
-    let mut metrics_addr = None;
+    let (stop_servers, servers_rx) = signal::channel(false);
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
     for (addr, what) in [
         (&config.metrics_addr, "metrics"),
         (&config.health_addr, "health probes"),
@@ -97,61 +119,84 @@ pub async fn start(kube_config: kube::Config, config: Config) -> Result<Running,
         let listener = probes::bind(addr, what)
             .await
             .map_err(|e| Error::Startup(e.to_string()))?;
-        if metrics_addr.is_none() {
-            metrics_addr = listener.local_addr().ok();
-        }
-        tasks.push(tokio::spawn(probes::serve(
+        addrs.push(listener.local_addr().ok());
+        servers.push(tokio::spawn(probes::serve(
             listener,
             metrics.clone(),
             ready.clone(),
-            stopped(stop_rx.clone()),
+            stopped(servers_rx.clone()),
         )));
     }
 
-    let (trigger, triggered) = futures::channel::mpsc::unbounded();
-    let sources = watch::SourceWatches::new(client.clone(), trigger, stop_rx.clone());
-    let context = Arc::new(reconcile::Context {
-        clients,
-        metrics,
-        recorder: Recorder::new(client.clone(), "weir-apply-controller".into()),
-        fetcher: Fetcher::new(FetchOptions {
-            max_bytes: config.max_artifact_bytes,
-            ..FetchOptions::default()
-        }),
-        untar_limits: UntarLimits {
-            max_total_bytes: config.max_unpacked_bytes,
-            ..UntarLimits::default()
-        },
-        sources: sources.clone(),
-        allow_cross_namespace: !config.no_cross_namespace_refs,
-        kinds: weir_ssa::Kinds::new(),
-        recent: recent::RecentApplies::default(),
-    });
     let mut watch_config = watcher::Config::default();
     if let Some(selector) = &config.watch_label_selector {
         watch_config = watch_config.labels(selector);
     }
-    let api: Api<Apply> = Api::all(client);
-    let controller = Controller::new(api, watch_config)
-        .reconcile_on(triggered)
-        .with_config(controller::Config::default().concurrency(config.concurrent))
-        .graceful_shutdown_on(stopped(stop_rx));
+    let kinds = weir_ssa::Kinds::new();
+    // One term of reconciling: built afresh for every leadership, ended when `over` turns true.
+    let term = move |over: signal::Receiver<bool>| {
+        let (kube_config, config, metrics, kinds, watch_config) = (
+            kube_config.clone(),
+            config.clone(),
+            metrics.clone(),
+            kinds.clone(),
+            watch_config.clone(),
+        );
+        async move {
+            let clients =
+                match impersonation::Clients::new(kube_config, config.default_service_account) {
+                    Ok(clients) => clients,
+                    // The same configuration worked at startup.
+                    Err(e) => {
+                        tracing::error!(error = %e, "building clients failed; not reconciling");
+                        return;
+                    }
+                };
+            let client = clients.own();
+            let (trigger, triggered) = futures::channel::mpsc::unbounded();
+            let sources = watch::SourceWatches::new(client.clone(), trigger, over.clone());
+            let context = Arc::new(reconcile::Context {
+                clients,
+                metrics,
+                recorder: Recorder::new(client.clone(), "weir-apply-controller".into()),
+                fetcher: Fetcher::new(FetchOptions {
+                    max_bytes: config.max_artifact_bytes,
+                    ..FetchOptions::default()
+                }),
+                untar_limits: UntarLimits {
+                    max_total_bytes: config.max_unpacked_bytes,
+                    ..UntarLimits::default()
+                },
+                sources: sources.clone(),
+                allow_cross_namespace: !config.no_cross_namespace_refs,
+                kinds,
+                recent: recent::RecentApplies::default(),
+            });
+            let api: Api<Apply> = Api::all(client);
+            Controller::new(api, watch_config)
+                .reconcile_on(triggered)
+                .with_config(controller::Config::default().concurrency(config.concurrent))
+                .graceful_shutdown_on(stopped(over))
+                .run(reconcile::reconcile, reconcile::error_policy, context)
+                .for_each(|result| async move {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "reconcile error");
+                    }
+                })
+                .await;
+            sources.shutdown();
+        }
+    };
     ready.set(true);
-    tasks.push(tokio::spawn(async move {
-        controller
-            .run(reconcile::reconcile, reconcile::error_policy, context)
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "reconcile error");
-                }
-            })
-            .await;
-    }));
+    let reconciler = tokio::spawn(leader::run_while_leader(elector, stop_rx, term));
     Ok(Running {
-        metrics_addr,
+        metrics_addr: addrs.first().copied().flatten(),
+        health_addr: addrs.get(1).copied().flatten(),
+        leader_identity,
         stop,
-        sources,
-        tasks,
+        stop_servers,
+        reconciler,
+        servers,
     })
 }
 
