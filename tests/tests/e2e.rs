@@ -534,3 +534,115 @@ async fn artifact_server_restarts_consumers_recover() {
     );
     env.done("artifact servers restart");
 }
+
+/// Webhook → immediate: with a GitRepository polling only every hour, a signed GitHub push
+/// delivery to a Receiver brings a new commit onto the cluster within seconds. A delivery with
+/// a wrong signature is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_webhook_applies_a_push_at_once() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::PostParams;
+    use weir_api::Receiver;
+    use weir_testenv::process::WEBHOOK_ADDR_FLAG;
+
+    let env = Env::new("e2e-webhook", &app_files("red", true)).await;
+    let first = revision(&env.repo.head());
+    env.git_repository("app", "1h").await;
+    env.render("app", "app", "app", "1h").await;
+    env.apply("app", "app", "1h", serde_json::json!({})).await;
+    env.apply_ready_at("app", &first).await;
+
+    let token = "e2e-webhook-token-0123456789";
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": { "name": "webhook-token" },
+        "stringData": { "token": token },
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let receivers: Api<Receiver> = Api::namespaced(env.client.clone(), &env.ns);
+    let mut receiver: Receiver = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.weir.dev/v1alpha1", "kind": "Receiver",
+        "metadata": { "name": "github" },
+        "spec": {
+            "type": "github",
+            "events": ["push"],
+            "resources": [{ "kind": "GitRepository", "name": "app" }],
+            "secretRef": { "name": "webhook-token" },
+        },
+    }))
+    .unwrap();
+    receiver.metadata.labels = env.labels();
+    receivers
+        .create(&PostParams::default(), &receiver)
+        .await
+        .unwrap();
+    let path = env
+        .until("the Receiver's webhook path", || async {
+            let r = receivers.get("github").await.map_err(|e| e.to_string())?;
+            let s = r.status.clone().unwrap_or_default();
+            match s.webhook_path {
+                Some(p) if conditions::is_true(&s.conditions, types::READY) => Ok(p),
+                _ => Err(describe(&s.conditions, "no webhookPath yet")),
+            }
+        })
+        .await;
+    let addr = env.pipeline.source.listener(WEBHOOK_ADDR_FLAG).unwrap();
+
+    let blue = env.commit(&app_files("blue", true), "blue");
+    let body = serde_json::to_vec(&serde_json::json!({
+        "ref": "refs/heads/main",
+        "after": blue.trim_start_matches("main@sha1:"),
+        "repository": { "full_name": "example/app" },
+    }))
+    .unwrap();
+    let headers = |signature: String| {
+        vec![
+            ("Content-Type", "application/json".to_owned()),
+            ("X-GitHub-Event", "push".to_owned()),
+            ("X-GitHub-Delivery", "e2e-1".to_owned()),
+            ("X-Hub-Signature-256", signature),
+        ]
+    };
+
+    // A forged delivery is refused and triggers nothing.
+    let (code, answer) = http_post(
+        addr,
+        &path,
+        &headers(github_signature("not-the-token", &body)),
+        &body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 401, "{answer}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let repo = env.repos.get("app").await.unwrap();
+    assert_eq!(
+        repo.status.unwrap().artifact.unwrap().revision,
+        first,
+        "a refused delivery must not trigger a fetch"
+    );
+
+    // The signed delivery brings the commit onto the cluster at once.
+    let sent = std::time::Instant::now();
+    let (code, answer) = http_post(addr, &path, &headers(github_signature(token, &body)), &body)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{answer}");
+    env.apply_ready_at("app", &blue).await;
+    let took = sent.elapsed();
+    assert_eq!(
+        env.config_map("app-config").await.unwrap().data.unwrap()["color"],
+        "blue"
+    );
+    eprintln!("[{}] webhook → applied in {took:.1?}", env.ns);
+    assert!(
+        took < Duration::from_secs(30),
+        "the webhook took {took:?}: no faster than polling"
+    );
+    env.done("webhook");
+}
