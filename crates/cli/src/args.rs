@@ -32,6 +32,7 @@ Exit codes:
   3  not found: the object, or its kind (CRDs not installed)
   4  cluster unreachable, bad kubeconfig, or credentials refused
   5  timeout (--timeout ran out)
+  6  diff could not be computed (render, artifact download or dry-run failed)
 Errors are one line on stderr starting with `error: `.";
 
 /// weir — GitOps toolkit command line.

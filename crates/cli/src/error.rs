@@ -15,6 +15,8 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 4;
     /// A `--timeout` ran out before the controller finished.
     pub const TIMEOUT: u8 = 5;
+    /// `diff` could not compute the differences (render, download or dry-run failed).
+    pub const DIFF_ERROR: u8 = 6;
 }
 
 /// Why a command failed.
@@ -49,6 +51,9 @@ pub enum Error {
     /// What was asked failed (reconcile ended not ready, a controller is not running, …).
     #[error("{0}")]
     Failed(String),
+    /// `diff` could not compute the differences.
+    #[error("{0}")]
+    DiffFailed(String),
     /// `diff` found differences; the diff itself is already printed.
     #[error("differences found")]
     Differences,
@@ -68,6 +73,7 @@ impl Error {
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Unreachable(_) | Error::Kubeconfig(_) => exit::UNREACHABLE,
             Error::Timeout(_) => exit::TIMEOUT,
+            Error::DiffFailed(_) => exit::DIFF_ERROR,
             Error::Input { .. }
             | Error::Build(_)
             | Error::Api(_)

@@ -12,6 +12,11 @@
 //! - `weir build <dir>` — renders a kustomization directory (or a plain directory of YAML) with
 //!   weir's engine exactly as `kustomize build`; the render-controller uses the same engine with
 //!   the same settings.
+//! - `weir build render <name>` — what the cluster renders for a Render: the render-controller's
+//!   library on the source artifact its status names (downloaded, digest-checked).
+//! - `weir diff apply <name>` / `weir diff <dir> --apply <name>` — a server-side dry-run as the
+//!   apply-controller does it; a unified diff per changed object, objects to be pruned listed,
+//!   Secret values masked; exit 0 no differences, 1 differences, > 1 error.
 //! - `weir tree apply <name>`, `weir events [<kind> <name>]`, `weir check`, `weir version`.
 //!
 //! Cluster flags as kubectl: `--kubeconfig`, `--context`, `-n/--namespace`; colour only when
@@ -27,6 +32,7 @@
 //! | 3 | not found: the object, or its kind (CRDs not installed) |
 //! | 4 | cluster unreachable, bad kubeconfig, credentials refused |
 //! | 5 | timeout (`--timeout` ran out) |
+//! | 6 | `diff` could not be computed (render, artifact download or dry-run failed) |
 //!
 //! Every error is one line on stderr starting with `error: ` ([`Error::one_line`]).
 //!
@@ -43,8 +49,11 @@ use clap::Parser;
 use weir_kustomize::{BuildOptions, LoadRestrictor};
 
 pub mod args;
+pub mod artifact;
+pub mod build_render;
 pub mod check;
 pub mod client;
+pub mod diff;
 pub mod error;
 pub mod events;
 pub mod get;
@@ -174,9 +183,40 @@ async fn run_cluster(command: Command, options: ClusterOptions, out: &mut dyn Wr
                 .map_err(|e| Error::kube(e, "version"))?;
             write_out(out, &format!("kubernetes {}\n", info.git_version))
         }
-        Command::Build(_) | Command::Diff(_) | Command::Install(_) => {
-            Err(Error::Failed("this command is not implemented yet".into()))
+        Command::Build(b) => {
+            // Only `build render <name>` gets here.
+            let name = b.target.get(1).cloned().unwrap_or_default();
+            build_render::run(&options.connect().await?, &name, b.timeout, out).await
         }
+        Command::Diff(d) => run_diff(d, options, out).await.map_err(|e| match e {
+            Error::Failed(m) | Error::Api(m) => Error::DiffFailed(m),
+            e @ (Error::Input { .. } | Error::Build(_)) => Error::DiffFailed(e.to_string()),
+            other => other,
+        }),
+        Command::Install(_) => Err(Error::Failed("this command is not implemented yet".into())),
+    }
+}
+
+async fn run_diff(d: args::DiffArgs, options: ClusterOptions, out: &mut dyn Write) -> Result<()> {
+    let palette = output::Palette::new(output::colour_enabled());
+    match (d.target.as_slice(), d.apply) {
+        ([kind, name], None) if WeirKind::parse(kind)?.kind == "Apply" => {
+            let cluster = options.connect().await?;
+            let (apply, objects) = build_render::apply_objects(&cluster, name, d.timeout).await?;
+            diff::run(&cluster, &apply, objects, palette, out).await
+        }
+        ([dir], Some(name)) => {
+            // Build first: a broken checkout fails before any request.
+            let yaml = build(Path::new(dir), d.load_restrictor)?;
+            let objects = weir_ssa::parse_manifests(&yaml)
+                .map_err(|e| Error::Failed(format!("{dir}: {e}")))?;
+            let cluster = options.connect().await?;
+            let apply = build_render::apply_object(&cluster, &name).await?;
+            diff::run(&cluster, &apply, objects, palette, out).await
+        }
+        _ => Err(Error::Usage(
+            "diff takes `apply <name>`, or `<dir> --apply <name>`".into(),
+        )),
     }
 }
 

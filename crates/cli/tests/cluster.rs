@@ -145,6 +145,11 @@ impl Harness {
 
     /// Creates GitRepository `repo`, Render `web` of its `app/` and Apply `web` of the Render.
     async fn pipeline(&self, repo: &Repo) {
+        self.pipeline_with(repo, serde_json::json!({})).await;
+    }
+
+    /// [`Harness::pipeline`] with extra Render `spec` fields.
+    async fn pipeline_with(&self, repo: &Repo, render_spec: serde_json::Value) {
         let mut git = GitRepository::new(
             "repo",
             serde_json::from_value(serde_json::json!({
@@ -157,14 +162,14 @@ impl Harness {
             .create(&PostParams::default(), &git)
             .await
             .unwrap();
-        let mut render = Render::new(
-            "web",
-            serde_json::from_value(serde_json::json!({
-                "sourceRef": { "kind": "GitRepository", "name": "repo" },
-                "path": "app", "interval": "1h", "timeout": "30s",
-            }))
-            .unwrap(),
-        );
+        let mut spec = serde_json::json!({
+            "sourceRef": { "kind": "GitRepository", "name": "repo" },
+            "path": "app", "interval": "1h", "timeout": "30s",
+        });
+        spec.as_object_mut()
+            .unwrap()
+            .extend(render_spec.as_object().unwrap().clone());
+        let mut render = Render::new("web", serde_json::from_value(spec).unwrap());
         render.metadata.labels = self.labels(true);
         Api::<Render>::namespaced(self.client.clone(), &self.ns)
             .create(&PostParams::default(), &render)
@@ -567,4 +572,125 @@ async fn check_reports_crds_and_missing_controllers() {
         version.starts_with("weir 0.") && version.contains("kubernetes v1."),
         "{version}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_and_build_render_against_real_controllers() {
+    let mut h = Harness::new().await;
+    let repo = Repo::new(&[
+        ("app/kustomization.yaml", KUSTOMIZATION),
+        ("app/settings.yaml", &SETTINGS.replace("blue", "${MODE}")),
+        ("app/creds.yaml", CREDS),
+    ]);
+    h.pipeline_with(
+        &repo,
+        serde_json::json!({ "commonMetadata": { "labels": { "team": "a" } }, "substitute": { "MODE": "green" } }),
+    )
+    .await;
+    h.start_controllers().await;
+    h.until_all_ready().await;
+
+    // What the cluster renders: the overlay and the substitution of the Render's spec.
+    let rendered = h.weir_ok(&["build", "render", "web"]).await;
+    assert_eq!(rendered, snapshot("build_render.txt"));
+
+    // In sync: no output, exit 0.
+    let run = h.weir(&["diff", "apply", "web"]).await;
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, "", "")
+    );
+
+    // A checkout against the Apply: one object created, one changed, one pruned; exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    for (file, text) in [
+        (
+            "kustomization.yaml",
+            "resources: [settings.yaml, extra.yaml]\n",
+        ),
+        (
+            "settings.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels: {team: a}\ndata:\n  mode: purple\n",
+        ),
+        (
+            "extra.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  size: small\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    let run = h
+        .weir(&["diff", dir.path().to_str().unwrap(), "--apply", "web"])
+        .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stdout.replace(&h.ns, "<ns>"),
+        snapshot("diff_dir.txt"),
+        "{}",
+        run.stdout
+    );
+    // A dry-run writes nothing.
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(h.client.clone(), &h.ns);
+    assert!(config_maps.get_opt("extra").await.unwrap().is_none());
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["mode"],
+        "green"
+    );
+
+    // Drift made by someone else: shown against what the controller would restore; Secret
+    // values masked.
+    use kube::api::{Patch, PatchParams};
+    config_maps
+        .patch(
+            "settings",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "data": { "mode": "red" } })),
+        )
+        .await
+        .unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(h.client.clone(), &h.ns);
+    secrets
+        .patch(
+            "creds",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "stringData": { "password": "swordfish" } })),
+        )
+        .await
+        .unwrap();
+    let run = h.weir(&["diff", "apply", "web"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout.replace(&h.ns, "<ns>"),
+        snapshot("diff_drift.txt"),
+        "{}",
+        run.stdout
+    );
+    for secret in ["hunter2", "swordfish", "aHVudGVyMg", "c3dvcmRmaXNo"] {
+        assert!(!run.stdout.contains(secret), "{}", run.stdout);
+    }
+
+    // Errors: a missing Apply (3), an unusable directory (6), bad usage (2).
+    h.weir(&["diff", "apply", "nope"])
+        .await
+        .assert_error(3, "apply/nope");
+    h.weir(&["build", "render", "nope"])
+        .await
+        .assert_error(3, "render/nope");
+    h.weir(&["diff", "/nonexistent", "--apply", "web"])
+        .await
+        .assert_error(6, "no such directory");
+    h.weir(&["diff", "apply"])
+        .await
+        .assert_error(2, "diff takes");
+
+    // The artifact server gone (controllers stopped): one line pointing at weir build <dir>.
+    h.stop().await;
+    h.weir(&["build", "render", "web", "--timeout", "3s"])
+        .await
+        .assert_error(1, "weir build <dir>");
+    h.weir(&["diff", "apply", "web", "--timeout", "3s"])
+        .await
+        .assert_error(6, "downloading the artifact of render/web");
 }
