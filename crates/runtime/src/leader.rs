@@ -581,6 +581,13 @@ async fn renew(elector: LeaderElector, leading: watch::Sender<bool>, acquired: I
 /// loss the process campaigns again (its servers keep running meanwhile; a standby serves
 /// artifacts and answers probes). After `stop`, the Lease is released once the term has ended,
 /// so a standby takes over without waiting for the lease to expire. Returns after `stop`.
+///
+/// Losing leadership ends the term gracefully: in-flight reconciles finish (each bounded by its
+/// object's timeout) while new ones are no longer started. controller-runtime exits the process
+/// instead; we keep it running because its artifact server must keep serving. After a missed
+/// renew deadline, finishing reconciles have `lease_duration - renew_deadline` (5 s by default)
+/// before another replica may lead; after finding another holder in the Lease, they may overlap
+/// with the new leader's first reconciles (server-side apply and status writes are idempotent).
 pub async fn run_while_leader<F, Fut>(
     elector: Option<LeaderElector>,
     stop: watch::Receiver<bool>,
