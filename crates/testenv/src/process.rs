@@ -85,9 +85,9 @@ impl Controller {
         matches!(self, Controller::Source | Controller::Render)
     }
 
-    /// Listener flags besides health, metrics and storage that the harness always gives a free
-    /// loopback port, so parallel processes never fight over a default port: the
-    /// source-controller's Receiver webhook server (`--webhook-addr`).
+    /// Listener flags besides health, metrics and storage that the harness gives a free
+    /// loopback port whenever the binary knows the flag, so parallel processes never fight over
+    /// a default port: the source-controller's Receiver webhook server (`--webhook-addr`).
     pub fn listener_flags(self) -> &'static [&'static str] {
         match self {
             Controller::Source => &[WEBHOOK_ADDR_FLAG],
@@ -115,18 +115,19 @@ fn profile_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Serialises builds, so concurrent tests build each binary once.
-static BUILD: Mutex<()> = Mutex::new(());
+/// Whether this process already ran `cargo build` for the controllers (serialises builds, so
+/// concurrent tests build once).
+static BUILT: Mutex<bool> = Mutex::new(false);
 
-/// The path of `controller`'s binary: in [`BIN_DIR_ENV`] when set, else beside the running
-/// executable's profile directory (`target/<profile>/`, wherever `CARGO_TARGET_DIR` put it).
-/// When it is missing there, runs `cargo build -p <package> --bin <binary>` (with `--release`
-/// for a release profile) into the same target directory, once per process.
+/// The path of `controller`'s binary.
 ///
-/// A binary that exists is used as it is: `cargo test --workspace` (and so `cargo xtask test`)
-/// builds every controller first, but `cargo test -p weir-e2e` alone does not rebuild them, so
-/// run `cargo build -p weir-source-controller -p weir-render-controller -p
-/// weir-apply-controller` after changing a controller.
+/// - With [`BIN_DIR_ENV`] set: that directory's binary, never built.
+/// - Else beside the running executable's profile directory (`target/<profile>/`, wherever
+///   `CARGO_TARGET_DIR` put it), built there with `cargo build -p <each controller> --bins`
+///   (`--release` for a release profile), once per process: always when the process runs under
+///   cargo (`cargo test`, `cargo run`: `CARGO` is set), so a test never runs a stale controller
+///   (a no-op when `cargo test --workspace` already built them, as `cargo xtask test` does);
+///   otherwise (a test executable started directly) only when a binary is missing.
 pub fn binary(controller: Controller) -> Result<PathBuf> {
     let name = controller.binary_name();
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
@@ -142,16 +143,17 @@ pub fn binary(controller: Controller) -> Result<PathBuf> {
     }
     let profile = profile_dir()?;
     let path = profile.join(name);
-    if path.is_file() {
+    let under_cargo = std::env::var_os("CARGO").is_some();
+    if path.is_file() && !under_cargo {
         return Ok(path);
     }
-    let _guard = BUILD
+    let mut built = BUILT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if path.is_file() {
-        return Ok(path);
+    if !*built && (under_cargo || !path.is_file()) {
+        build(&profile)?;
+        *built = true;
     }
-    build(name, &profile)?;
     if path.is_file() {
         Ok(path)
     } else {
@@ -162,20 +164,24 @@ pub fn binary(controller: Controller) -> Result<PathBuf> {
     }
 }
 
-/// Runs `cargo build` for one controller into the target directory that holds `profile`.
-fn build(name: &str, profile: &Path) -> Result<()> {
+/// Runs `cargo build` for the three controllers into the target directory that holds
+/// `profile`.
+fn build(profile: &Path) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--quiet", "-p", name, "--bin", name]);
+        .args(["build", "--quiet", "--bins"]);
+    for controller in Controller::ALL {
+        cmd.args(["-p", controller.binary_name()]);
+    }
     if let Some(target) = profile.parent() {
         cmd.arg("--target-dir").arg(target);
     }
     if profile.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    let command = format!("cargo build -p {name} --bin {name}");
+    let command = "cargo build --bins -p weir-source-controller -p weir-render-controller -p weir-apply-controller".to_owned();
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -195,6 +201,30 @@ fn build(name: &str, profile: &Path) -> Result<()> {
             ),
         })
     }
+}
+
+/// Which (binary, flag) pairs were already checked by [`accepts_flag`].
+static FLAGS: Mutex<Vec<(PathBuf, String, bool)>> = Mutex::new(Vec::new());
+
+/// Whether `program --help` mentions `flag` (remembered per process), so a default listener
+/// flag is only passed to binaries that know it.
+fn accepts_flag(program: &Path, flag: &str) -> bool {
+    let mut known = FLAGS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, _, accepted)) = known.iter().find(|(p, f, _)| p == program && f == flag) {
+        return *accepted;
+    }
+    let accepted = Command::new(program)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|out| {
+            String::from_utf8_lossy(&out.stdout).contains(flag)
+                || String::from_utf8_lossy(&out.stderr).contains(flag)
+        });
+    known.push((program.to_owned(), flag.to_owned(), accepted));
+    accepted
 }
 
 /// How to run a controller. Every listener binds `127.0.0.1` on a port chosen at start and kept
@@ -364,7 +394,7 @@ impl ControllerProcess {
         };
         let mut flags = options.listeners.clone();
         for flag in controller.listener_flags() {
-            if !flags.iter().any(|f| f == flag) {
+            if !flags.iter().any(|f| f == flag) && accepts_flag(&program, flag) {
                 flags.push((*flag).to_owned());
             }
         }
