@@ -18,6 +18,9 @@
 //!   apply-controller does it; a unified diff per changed object, objects to be pruned listed,
 //!   Secret values masked; exit 0 no differences, 1 differences, > 1 error.
 //! - `weir tree apply <name>`, `weir events [<kind> <name>]`, `weir check`, `weir version`.
+//! - `weir install [--components source,render,apply] [--export]` — the `config/` manifests,
+//!   embedded at build time, built with weir's engine and server-side applied (field manager
+//!   `weir-install`), or printed.
 //!
 //! Cluster flags as kubectl: `--kubeconfig`, `--context`, `-n/--namespace`; colour only when
 //! stdout is a terminal and `NO_COLOR` is unset.
@@ -57,6 +60,7 @@ pub mod diff;
 pub mod error;
 pub mod events;
 pub mod get;
+pub mod install;
 pub mod kinds;
 pub mod output;
 pub mod reconcile;
@@ -100,6 +104,9 @@ pub fn run(args: impl IntoIterator<Item = String>, out: &mut dyn Write) -> Resul
             return write_out(out, &build(Path::new(dir), b.load_restrictor)?);
         }
         Command::Version(v) if v.client => return write_out(out, &client_version()),
+        Command::Install(a) if a.export => {
+            return write_out(out, &install::manifests(&a.components)?);
+        }
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -193,7 +200,10 @@ async fn run_cluster(command: Command, options: ClusterOptions, out: &mut dyn Wr
             e @ (Error::Input { .. } | Error::Build(_)) => Error::DiffFailed(e.to_string()),
             other => other,
         }),
-        Command::Install(_) => Err(Error::Failed("this command is not implemented yet".into())),
+        Command::Install(a) => {
+            let yaml = install::manifests(&a.components)?;
+            install::apply(&options.connect().await?, &yaml, a.timeout, out).await
+        }
     }
 }
 

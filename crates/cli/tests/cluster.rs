@@ -539,8 +539,45 @@ async fn every_documented_exit_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_reports_crds_and_missing_controllers() {
+async fn install_export_apply_and_check() {
     let h = Harness::new().await;
+    // The embedded manifests build exactly as `kubectl kustomize config/default`.
+    let exported = h.weir_ok(&["install", "--export"]).await;
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default");
+    let kubectl = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&config)
+        .output()
+        .expect("kubectl (with kustomize v5.5) must be installed");
+    assert!(
+        kubectl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kubectl.stderr)
+    );
+    assert_eq!(exported, String::from_utf8(kubectl.stdout).unwrap());
+    // One component: its controller and CRDs, the shared Namespace, nothing else.
+    let render_only = h
+        .weir_ok(&["install", "--components", "render", "--export"])
+        .await;
+    for wanted in [
+        "name: render-controller",
+        "name: renders.render.weir.dev",
+        "name: weir-system",
+    ] {
+        assert!(render_only.contains(wanted), "{wanted}: {render_only}");
+    }
+    for unwanted in [
+        "apply-controller",
+        "source-controller",
+        "gitrepositories.source.weir.dev",
+    ] {
+        assert!(!render_only.contains(unwanted), "{unwanted}: {render_only}");
+    }
+    h.weir(&["install", "--components", "source,helm", "--export"])
+        .await
+        .assert_error(2, "unknown component 'helm'");
+
+    // check: reachable, version, CRDs.
     let run = h.weir(&["check"]).await;
     assert!(
         run.stdout.contains("✔ cluster reachable: Kubernetes v1."),
@@ -559,14 +596,51 @@ async fn check_reports_crds_and_missing_controllers() {
             run.stdout
         );
     }
-    // The test control plane runs no controller Deployments: check fails, naming them.
+    // Before an install (unless an earlier one in this shared cluster made them), the
+    // controllers are missing and check fails naming them.
+    if run
+        .stdout
+        .contains("✗ source-controller: not installed in namespace weir-system")
+    {
+        run.assert_error(1, "check(s) failed");
+    }
+
+    // Install for real: server-side apply with our field manager.
+    let out = h.weir_ok(&["install"]).await;
+    for wanted in [
+        "► CustomResourceDefinition.apiextensions.k8s.io applies.apply.weir.dev applied",
+        "► Namespace weir-system applied",
+        "► Deployment.apps weir-system/apply-controller applied",
+        "✔ weir installed",
+    ] {
+        assert!(out.contains(wanted), "{wanted}: {out}");
+    }
+    // Definitions first.
     assert!(
-        run.stdout
-            .contains("✗ source-controller: not installed in namespace weir-system"),
-        "{}",
-        run.stdout
+        out.find("► Namespace weir-system").unwrap() < out.find("► Deployment.apps").unwrap(),
+        "{out}"
     );
-    run.assert_error(1, "check(s) failed");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(h.client.clone(), "weir-system");
+    let d = deployments.get("source-controller").await.unwrap();
+    assert!(
+        d.metadata
+            .managed_fields
+            .unwrap()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("weir-install")
+                && m.operation.as_deref() == Some("Apply")),
+    );
+    // Now check finds the Deployments (Ready or not: the test cluster may not run their Pods).
+    let run = h.weir(&["check"]).await;
+    for name in ["source-controller", "render-controller", "apply-controller"] {
+        assert!(
+            run.stdout.contains(&format!("{name}: "))
+                && !run.stdout.contains(&format!("{name}: not installed")),
+            "{}",
+            run.stdout
+        );
+    }
     let version = h.weir_ok(&["version"]).await;
     assert!(
         version.starts_with("weir 0.") && version.contains("kubernetes v1."),
