@@ -11,9 +11,12 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod bench_apply;
+mod bench_mttp;
 mod bench_render;
 mod conformance;
+mod demo;
 mod openapi;
+mod pipeline;
 use weir_testenv::{ControlPlane, ControlPlaneOptions, KUBECONFIG_ENV, binaries};
 
 const HELP: &str = "\
@@ -42,6 +45,15 @@ cargo xtask <command>
                            apply and no-op re-apply time and API requests (default 1000)
   bench apply-scale [--objects N] [--per-repo K]
                            peak RSS of the release apply-controller with N Applies (default 1000)
+  demo [--keep] [--dir D] [--release]
+                           the whole pipeline on this machine: control plane, Git server holding
+                           examples/podinfo, the three controllers, GitRepository → Render → Apply
+                           until Ready, then a pushed commit and its push → applied latency
+                           (--keep: stay up until Ctrl-C and print the KUBECONFIG to use)
+  bench mttp [--apps N] [--concurrent C]
+                           N apps (GitRepository + Render + Apply each, one monorepo over smart
+                           HTTP), release controllers: time until all Applies are Ready and each
+                           controller's peak RSS (default 100 apps, --concurrent 4)
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
 ";
@@ -77,6 +89,7 @@ fn run() -> Result<ExitCode> {
             _ => bail!("usage: cargo xtask cluster up|down [--dir D]"),
         },
         Some("test") => test(&rest()),
+        Some("demo") => demo::demo(&workspace_root(), &rest()),
         Some("bench") => match rest().first() {
             Some(&"source") => bench::source().map(|()| ExitCode::SUCCESS),
             Some(&"source-scale") => {
@@ -120,8 +133,19 @@ fn run() -> Result<ExitCode> {
                 bench_apply::apply_scale(&workspace_root(), objects, per_repo)
                     .map(|()| ExitCode::SUCCESS)
             }
+            Some(&"mttp") => {
+                let apps = flag_value(&rest(), "--apps")
+                    .unwrap_or("100")
+                    .parse()
+                    .context("--apps takes a number")?;
+                let concurrent = flag_value(&rest(), "--concurrent")
+                    .unwrap_or("4")
+                    .parse()
+                    .context("--concurrent takes a number")?;
+                bench_mttp::mttp(&workspace_root(), apps, concurrent).map(|()| ExitCode::SUCCESS)
+            }
             _ => bail!(
-                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K]"
+                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K] | mttp [--apps N] [--concurrent C]"
             ),
         },
         Some("help" | "--help" | "-h") | None => {
