@@ -10,7 +10,7 @@ use crate::output::Format;
 /// Printed after `weir --help`.
 pub const AFTER_HELP: &str = "\
 Commands at a glance:
-  weir get sources|renders|applies|all [<name>] [-A] [-o table|yaml|json] [--watch]
+  weir get sources|receivers|renders|applies|all [<name>] [-A] [-o table|yaml|json] [--watch]
   weir reconcile <kind> <name> [--with-source] [--timeout 5m]
   weir suspend|resume <kind> <name>
   weir build <dir> [--load-restrictor LoadRestrictionsRootOnly|LoadRestrictionsNone]
@@ -22,7 +22,7 @@ Commands at a glance:
   weir install [--components source,render,apply] [--export]
   weir version [--client]
 
-Kinds: gitrepository (gitrepo, source), render (rnd), apply (apl).
+Kinds: gitrepository (gitrepo, source), receiver (rcv), render (rnd), apply (apl).
 
 Exit codes:
   0  ok (diff: no differences)
@@ -98,7 +98,7 @@ pub enum Command {
 /// `weir get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// sources | renders | applies | all (or any kind name).
+    /// sources | receivers | renders | applies | all (or any kind name).
     pub what: String,
     /// Only this object.
     pub name: Option<String>,

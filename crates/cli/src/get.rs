@@ -234,7 +234,7 @@ pub fn pipeline(listed: &[Listed], palette: Palette) -> String {
         }
     }
     let mut lines = Vec::new();
-    for l in listed {
+    for l in listed.iter().filter(|l| l.kind.in_pipeline) {
         for end in &l.objects {
             let ns = end.metadata.namespace.clone().unwrap_or_default();
             let name = end.metadata.name.clone().unwrap_or_default();

@@ -28,6 +28,8 @@ pub struct WeirKind {
     pub revision_path: &'static [&'static str],
     /// Whether it reads `spec.sourceRef` (a consumer in the pipeline).
     pub has_source: bool,
+    /// Whether it is a step of the source → render → apply pipeline (`weir get all` chains).
+    pub in_pipeline: bool,
 }
 
 /// GitRepository.
@@ -46,6 +48,19 @@ pub const GIT_REPOSITORY: WeirKind = WeirKind {
     ],
     revision_path: &["status", "artifact", "revision"],
     has_source: false,
+    in_pipeline: true,
+};
+
+/// Receiver: a webhook that requests reconciles; it has no revision and no place in a chain.
+pub const RECEIVER: WeirKind = WeirKind {
+    kind: "Receiver",
+    group: weir_api::source::GROUP,
+    version: "v1alpha1",
+    plural: "receivers",
+    names: &["receiver", "receivers", "rcv"],
+    revision_path: &[],
+    has_source: false,
+    in_pipeline: false,
 };
 
 /// Render.
@@ -57,6 +72,7 @@ pub const RENDER: WeirKind = WeirKind {
     names: &["render", "renders", "rnd"],
     revision_path: &["status", "artifact", "revision"],
     has_source: true,
+    in_pipeline: true,
 };
 
 /// Apply.
@@ -68,10 +84,11 @@ pub const APPLY: WeirKind = WeirKind {
     names: &["apply", "applies", "apl"],
     revision_path: &["status", "lastAppliedRevision"],
     has_source: true,
+    in_pipeline: true,
 };
 
-/// Every kind, in pipeline order.
-pub const ALL: [&WeirKind; 3] = [&GIT_REPOSITORY, &RENDER, &APPLY];
+/// Every kind, sources first, in pipeline order.
+pub const ALL: [&WeirKind; 4] = [&GIT_REPOSITORY, &RECEIVER, &RENDER, &APPLY];
 
 impl WeirKind {
     /// The kind a command-line name means (case-insensitive; also `Kind` and `kind.group`).
@@ -85,7 +102,7 @@ impl WeirKind {
             })
             .ok_or_else(|| {
                 Error::Usage(format!(
-                    "unknown kind '{name}': expected gitrepository (gitrepo, source), render (rnd) or apply (apl)"
+                    "unknown kind '{name}': expected gitrepository (gitrepo, source), receiver (rcv), render (rnd) or apply (apl)"
                 ))
             })
     }
@@ -123,6 +140,9 @@ impl WeirKind {
 
     /// The revision the object reports, if any.
     pub fn revision(&self, obj: &DynamicObject) -> Option<String> {
+        if self.revision_path.is_empty() {
+            return None;
+        }
         let mut v = &obj.data;
         for segment in self.revision_path {
             v = v.get(segment)?;
@@ -243,6 +263,8 @@ mod tests {
             ("renders", "Render"),
             ("apl", "Apply"),
             ("Applies", "Apply"),
+            ("rcv", "Receiver"),
+            ("receivers.source.weir.dev", "Receiver"),
         ] {
             assert_eq!(WeirKind::parse(name).unwrap().kind, kind, "{name}");
         }

@@ -503,6 +503,9 @@ async fn every_documented_exit_code() {
     let run = h.weir(&["get", "renders"]).await;
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
     assert!(run.stderr.contains("No renders found"), "{}", run.stderr);
+    let run = h.weir(&["get", "rcv"]).await;
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+    assert!(run.stderr.contains("No receivers found"), "{}", run.stderr);
 
     // 4: no cluster — a kubeconfig pointing at a closed port.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
