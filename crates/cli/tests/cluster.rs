@@ -343,6 +343,39 @@ async fn get_reconcile_suspend_tree_events_against_real_controllers() {
         "{all}"
     );
 
+    // Colour only on a terminal (script(1) gives the binary a pty), and never with NO_COLOR.
+    let on_tty = |no_color: bool| {
+        let line = format!(
+            "{} --kubeconfig {} -n {} get all",
+            env!("CARGO_BIN_EXE_weir"),
+            h.kubeconfig.display(),
+            h.ns
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.output().expect("script(1) from util-linux");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        on_tty(false).contains("\x1b[32mTrue\x1b[0m"),
+        "{:?}",
+        on_tty(false)
+    );
+    assert!(!on_tty(true).contains('\x1b'));
+    let mut piped = h.command(&["get", "all"]);
+    piped.env_remove("NO_COLOR");
+    let piped = piped.output().await.unwrap();
+    assert!(!String::from_utf8(piped.stdout).unwrap().contains('\x1b'));
+
     let across = h.weir_ok(&["get", "applies", "-A"]).await;
     let ours: String = across
         .lines()
