@@ -646,3 +646,72 @@ async fn receiver_webhook_applies_a_push_at_once() {
     );
     env.done("webhook");
 }
+
+/// SIGTERM while the apply-controller applies: it shuts down gracefully, finishing the apply in
+/// flight (every object written, the status recorded) before it exits with success; started
+/// again it has nothing left to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_controller_sigterm_finishes_the_apply_in_flight() {
+    let mut env = Env::new("e2e-term-apply", &many_config_maps(0..200, 1)).await;
+    let first = revision(&env.repo.head());
+    env.app("10m").await;
+    env.apply_ready_at("app", &first).await;
+
+    let second = env.commit(&many_config_maps(0..200, 2), "generation 2");
+    env.until_first_write("app", "2").await;
+    let started = std::time::Instant::now();
+    let exit = env.pipeline.apply.terminate().await.unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "[{}] SIGTERM mid-apply: exited with {exit} after {took:.1?}",
+        env.ns
+    );
+    assert!(
+        exit.success(),
+        "graceful shutdown should exit 0, got {exit}"
+    );
+    let obj = env.applies.get("app").await.unwrap();
+    let status = obj.status.clone().unwrap();
+    assert_eq!(
+        status.last_applied_revision.as_deref(),
+        Some(second.as_str()),
+        "the apply in flight was finished and recorded before exit: {}",
+        describe(&status.conditions, "")
+    );
+    assert_converged(&env, &obj, &expected_config_maps(0..200, 2)).await;
+
+    env.pipeline.apply.restart().await.unwrap();
+    let applied = env.apply_ready_at("app", &second).await;
+    assert_converged(&env, &applied, &expected_config_maps(0..200, 2)).await;
+    env.done("apply-controller SIGTERM mid-apply");
+}
+
+/// SIGTERM on an idle pipeline: every controller shuts down gracefully (exit 0) within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_controller_exits_cleanly_on_sigterm() {
+    use weir_testenv::process::Controller;
+
+    let mut env = Env::new("e2e-term", &app_files("red", true)).await;
+    let first = revision(&env.repo.head());
+    env.app("10m").await;
+    env.apply_ready_at("app", &first).await;
+    for controller in Controller::ALL {
+        let started = std::time::Instant::now();
+        let process = env.pipeline.process(controller);
+        let exit = process.terminate().await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            exit.success(),
+            "{} exited with {exit} on SIGTERM:\n{}",
+            controller.binary_name(),
+            process.log_tail(20)
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "{} took {took:?} to stop",
+            controller.binary_name()
+        );
+        assert!(!process.is_running());
+    }
+    env.done("SIGTERM");
+}

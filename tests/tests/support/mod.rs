@@ -360,6 +360,13 @@ impl Env {
     /// `generation` (seen through a watch): the kill lands between writes.
     pub async fn kill_apply_on_first_write(&mut self, apply: &str, generation: &str) -> Duration {
         let start = Instant::now();
+        self.until_first_write(apply, generation).await;
+        self.pipeline.apply.kill().unwrap();
+        start.elapsed()
+    }
+
+    /// Returns as soon as a watch shows a ConfigMap of Apply `apply` at `generation`.
+    pub async fn until_first_write(&self, apply: &str, generation: &str) {
         let selector = format!("apply.weir.dev/name={apply}");
         let config = watcher::Config::default().labels(&selector);
         let mut events = watcher(self.config_maps(), config)
@@ -382,8 +389,6 @@ impl Env {
                 self.pipeline.log_tails(15)
             );
         }
-        self.pipeline.apply.kill().unwrap();
-        start.elapsed()
     }
 
     /// Waits until `what`'s Ready condition (read by `ready_of`) is False with `reason`.
