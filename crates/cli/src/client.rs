@@ -55,9 +55,9 @@ impl ClusterOptions {
                 ))
             })?,
         };
-        // A cluster that does not answer should fail fast, not hang a script.
+        // A cluster that does not answer should fail fast, not hang a script. (The read timeout
+        // stays kube's default, longer than a watch's server-side timeout, for `get --watch`.)
         config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(60));
         let namespace = self
             .namespace
             .clone()

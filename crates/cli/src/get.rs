@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
 use kube::{
     api::{DynamicObject, ListParams},
-    runtime::watcher,
+    runtime::{WatchStreamExt, watcher},
 };
 
 use crate::{
@@ -300,7 +300,9 @@ async fn watch(
     }
     let streams = wanted.iter().map(|kind| {
         let kind: &'static WeirKind = kind;
+        // Transient errors (a dropped connection, an expired resourceVersion) retry with backoff.
         watcher(kind.api(&cluster.client, namespace), config.clone())
+            .default_backoff()
             .map_ok(move |e| (kind, e))
             .boxed()
     });
@@ -334,4 +336,85 @@ async fn watch(
         write_out(out, &format!("{line}\n"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{APPLY, GIT_REPOSITORY, RENDER};
+
+    fn obj(
+        kind: &WeirKind,
+        ns: &str,
+        name: &str,
+        ready: &str,
+        source: Option<(&str, &str, Option<&str>)>,
+    ) -> DynamicObject {
+        let mut o = DynamicObject::new(name, &kind.resource()).within(ns);
+        let mut spec = serde_json::json!({});
+        if let Some((k, n, source_ns)) = source {
+            spec["sourceRef"] = serde_json::json!({ "kind": k, "name": n });
+            if let Some(s) = source_ns {
+                spec["sourceRef"]["namespace"] = s.into();
+            }
+        }
+        o.data = serde_json::json!({
+            "spec": spec,
+            "status": { "conditions": [{ "type": "Ready", "status": ready, "reason": "R", "message": "m" }] },
+        });
+        o
+    }
+
+    #[test]
+    fn chains_end_at_what_nothing_consumes() {
+        let listed = [
+            Listed {
+                kind: &GIT_REPOSITORY,
+                objects: vec![
+                    obj(&GIT_REPOSITORY, "a", "repo", "True", None),
+                    obj(&GIT_REPOSITORY, "shared", "infra", "True", None),
+                    obj(&GIT_REPOSITORY, "a", "lonely", "False", None),
+                ],
+            },
+            Listed {
+                kind: &RENDER,
+                objects: vec![obj(
+                    &RENDER,
+                    "a",
+                    "web",
+                    "True",
+                    Some(("GitRepository", "repo", None)),
+                )],
+            },
+            Listed {
+                kind: &APPLY,
+                objects: vec![
+                    obj(&APPLY, "a", "web", "Unknown", Some(("Render", "web", None))),
+                    obj(
+                        &APPLY,
+                        "a",
+                        "infra",
+                        "True",
+                        Some(("GitRepository", "infra", Some("shared"))),
+                    ),
+                    obj(
+                        &APPLY,
+                        "a",
+                        "gone",
+                        "False",
+                        Some(("Render", "missing", None)),
+                    ),
+                    obj(&APPLY, "a", "flux", "False", Some(("Bucket", "b", None))),
+                ],
+            },
+        ];
+        assert_eq!(
+            pipeline(&listed, Palette::new(false)),
+            "gitrepository/lonely (False)\n\
+             gitrepository/repo (True) → render/web (True) → apply/web (Unknown)\n\
+             shared/gitrepository/infra (True) → apply/infra (True)\n\
+             render/missing (missing) → apply/gone (False)\n\
+             bucket/b → apply/flux (False)\n"
+        );
+    }
 }

@@ -565,6 +565,31 @@ async fn every_documented_exit_code() {
         stderr: String::from_utf8(out.stderr).unwrap(),
     };
     run.assert_error(4, "cannot reach the cluster");
+    // 4: the real apiserver refusing a token it does not know (401).
+    let real = Kubeconfig::read_from(&h.kubeconfig).unwrap();
+    let server = real.clusters[0]
+        .cluster
+        .as_ref()
+        .unwrap()
+        .server
+        .clone()
+        .unwrap();
+    let bad_token = dir.path().join("bad-token");
+    std::fs::write(
+        &bad_token,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: not-a-real-token}}\n"
+        ),
+    )
+    .unwrap();
+    h.weir(&[
+        "get",
+        "applies",
+        "--kubeconfig",
+        bad_token.to_str().unwrap(),
+    ])
+    .await
+    .assert_error(4, "refused our credentials");
     // 4: a kubeconfig that does not exist, or names an unknown context.
     h.weir(&["get", "all", "--kubeconfig", "/nonexistent/kubeconfig"])
         .await
