@@ -134,8 +134,9 @@ pub fn mttp(root: &Path, apps: usize, concurrent: usize) -> Result<()> {
             dir.path(),
             "warn",
             &["--concurrent", &concurrent_flag],
-        )?;
-        controllers.wait_ready(Duration::from_secs(60)).await?;
+        )
+        .await?;
+        controllers.wait_ready().await?;
 
         let outcome = measure(&client, apps, &url, &commit, &mut controllers).await;
         // Steady state: let requeues and watch bookmarks pass, then read the high-water marks.

@@ -22,25 +22,17 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api, Client,
-    api::{Patch, PatchParams, PostParams},
+    api::{Patch, PatchParams},
     runtime::{WatchStreamExt, watcher},
 };
 use weir_api::{Apply, GitRepository, Render, inventory::ObjectId, reconcile};
-use weir_testenv::{ControlPlane, ControlPlaneOptions, git::HttpServer};
+use weir_testenv::{ControlPlane, ControlPlaneOptions};
 
-use crate::pipeline::{self, Controllers, git};
+use crate::pipeline::{self, Controllers, NAME, NAMESPACE};
 
-/// Namespace of the example's weir objects and of the application.
-const NAMESPACE: &str = "weir-demo";
-/// Name of the example's GitRepository, Render and Apply.
-const NAME: &str = "podinfo";
-/// Repository name on the demo's Git server.
-const REPO: &str = "weir-examples.git";
-/// The file the demo's second commit changes, relative to the repository root.
-const CHANGED_FILE: &str = "examples/podinfo/overlays/demo/message.yaml";
 /// How long each phase may take before the demo gives up.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -78,7 +70,7 @@ fn parse_flags(flags: &[&str]) -> Result<Flags> {
 #[derive(Default)]
 struct Running {
     plane: Option<ControlPlane>,
-    git: Option<HttpServer>,
+    git: Option<pipeline::ServedRepo>,
     controllers: Option<Controllers>,
 }
 
@@ -133,7 +125,7 @@ pub fn demo(root: &Path, flags: &[&str]) -> Result<ExitCode> {
         };
         let killed = running.stop().await;
         if !killed.is_empty() {
-            println!("  {} did not stop on SIGTERM within 10 s and was killed", killed.join(", "));
+            println!("  {} did not stop cleanly on SIGTERM", killed.join(", "));
         }
         match outcome {
             Ok(()) => {
@@ -173,7 +165,7 @@ async fn keep_running(dir: &Path, running: &Running) -> Result<()> {
     println!("  kubectl -n {NAMESPACE} get all,configmaps,ingresses");
     println!(
         "  git clone {} # push to it and watch it arrive",
-        dir.join("git").join(REPO).display()
+        dir.join("git").join(pipeline::EXAMPLES_REPO).display()
     );
     println!("  logs: {}/logs", dir.display());
     crate::wait_for_shutdown().await
@@ -216,8 +208,9 @@ async fn pipeline_demo(
     running.plane = Some(plane);
 
     let t = Instant::now();
-    let work = dir.join("checkout");
-    let (initial, url) = serve_examples(root, dir, &work, running)?;
+    let repo = pipeline::ServedRepo::examples(root, dir)?;
+    let (initial, url) = (repo.head.clone(), repo.url.clone());
+    running.git = Some(repo);
     let crds = pipeline::install_crds(&client, root).await?;
     step(
         &format!("git server up, {crds} CRDs installed and Established"),
@@ -227,13 +220,13 @@ async fn pipeline_demo(
 
     let t = Instant::now();
     let kubeconfig = dir.join("cluster/kubeconfig");
-    let mut controllers = Controllers::start(&bin_dir, &kubeconfig, dir, "info", &[])?;
-    let ready = controllers.wait_ready(Duration::from_secs(60)).await;
+    let mut controllers = Controllers::start(&bin_dir, &kubeconfig, dir, "info", &[]).await?;
+    let ready = controllers.wait_ready().await;
     running.controllers = Some(controllers);
     ready?;
     step("controllers ready (source, render, apply)", t.elapsed());
 
-    create_objects(&client, root, &url).await?;
+    pipeline::create_example_objects(&client, root, &url, None).await?;
     println!("  created GitRepository, Render and Apply {NAMESPACE}/{NAME} (examples/weir):");
     let mut progress = Progress::new(&client);
     let t = Instant::now();
@@ -262,16 +255,14 @@ async fn pipeline_demo(
     );
 
     let message = "hello from weir (second commit)";
-    fs::write(
-        work.join(CHANGED_FILE),
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo\ndata:\n  PODINFO_UI_MESSAGE: \"{message}\"\n"
-        ),
+    let repo = running.git.as_ref().context("the git server is gone")?;
+    let commit = repo.commit(
+        pipeline::MESSAGE_FILE,
+        &pipeline::message_yaml(message),
+        "podinfo: a new message",
     )?;
-    git(&work, &["commit", "-q", "-am", "podinfo: a new message"])?;
-    let commit = git(&work, &["rev-parse", "HEAD"])?;
     let pushed = Instant::now();
-    git(&work, &["push", "-q", "origin", "main"])?;
+    repo.push()?;
     // No webhook in the demo: the annotation asks the source-controller to fetch now instead of
     // at its next interval.
     let stamp = std::time::SystemTime::now()
@@ -312,93 +303,6 @@ async fn pipeline_demo(
         short(&commit),
         latency.as_secs_f64()
     );
-    Ok(())
-}
-
-/// Copies `examples/podinfo` into a new repository (same path), pushes it to a bare repository
-/// under `<dir>/git` and serves that over smart HTTP. Returns the commit and the URL.
-fn serve_examples(
-    root: &Path,
-    dir: &Path,
-    work: &Path,
-    running: &mut Running,
-) -> Result<(String, String)> {
-    let source = root.join("examples/podinfo");
-    copy_dir(&source, &work.join("examples/podinfo"))
-        .with_context(|| format!("copying {}", source.display()))?;
-    git(work, &["init", "-q", "-b", "main"])?;
-    git(work, &["add", "-A"])?;
-    git(work, &["commit", "-q", "-m", "examples/podinfo"])?;
-    let served = dir.join("git");
-    fs::create_dir_all(&served)?;
-    let bare = served.join(REPO);
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            &work.display().to_string(),
-            &bare.display().to_string(),
-        ],
-    )?;
-    git(
-        work,
-        &["remote", "add", "origin", &bare.display().to_string()],
-    )?;
-    let initial = git(work, &["rev-parse", "HEAD"])?;
-    let server = HttpServer::start(&served, &[]);
-    let url = server.url(REPO);
-    running.git = Some(server);
-    Ok((initial, url))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
-/// Creates the namespace and the weir objects of `examples/weir`, pointing the GitRepository at
-/// `url`.
-async fn create_objects(client: &Client, root: &Path, url: &str) -> Result<()> {
-    let read = |name: &str| {
-        let path = root.join("examples/weir").join(name);
-        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-    };
-    let pp = PostParams::default();
-    let ns: Namespace = serde_yaml::from_str(&read("namespace.yaml")?)?;
-    Api::<Namespace>::all(client.clone())
-        .create(&pp, &ns)
-        .await?;
-    let mut repo: GitRepository = serde_yaml::from_str(&read("gitrepository.yaml")?)
-        .context("examples/weir/gitrepository.yaml")?;
-    repo.spec.url = url.to_owned();
-    Api::<GitRepository>::namespaced(client.clone(), NAMESPACE)
-        .create(&pp, &repo)
-        .await
-        .context("creating the GitRepository")?;
-    let render: Render =
-        serde_yaml::from_str(&read("render.yaml")?).context("examples/weir/render.yaml")?;
-    Api::<Render>::namespaced(client.clone(), NAMESPACE)
-        .create(&pp, &render)
-        .await
-        .context("creating the Render")?;
-    let apply: Apply =
-        serde_yaml::from_str(&read("apply.yaml")?).context("examples/weir/apply.yaml")?;
-    Api::<Apply>::namespaced(client.clone(), NAMESPACE)
-        .create(&pp, &apply)
-        .await
-        .context("creating the Apply")?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod bench;
 mod bench_apply;
 mod bench_mttp;
 mod bench_render;
+mod bench_webhook;
 mod conformance;
 mod demo;
 mod openapi;
@@ -54,6 +55,10 @@ cargo xtask <command>
                            N apps (GitRepository + Render + Apply each, one monorepo over smart
                            HTTP), release controllers: time until all Applies are Ready and each
                            controller's peak RSS (default 100 apps, --concurrent 4)
+  bench webhook [--commits N] [--poll INTERVAL]
+                           push → applied latency of the example app over N commits (default 20),
+                           each announced by a signed generic-hmac Receiver call (GitRepository
+                           interval 1h); p50/p99. --poll: no webhook, the GitRepository polls
   test [ARGS…]             ensure the binaries, start one control plane for the whole run and run
                            every test (`cargo test --workspace ARGS…`) against it
 ";
@@ -144,8 +149,16 @@ fn run() -> Result<ExitCode> {
                     .context("--concurrent takes a number")?;
                 bench_mttp::mttp(&workspace_root(), apps, concurrent).map(|()| ExitCode::SUCCESS)
             }
+            Some(&"webhook") => {
+                let commits = flag_value(&rest(), "--commits")
+                    .unwrap_or("20")
+                    .parse()
+                    .context("--commits takes a number")?;
+                let poll = flag_value(&rest(), "--poll");
+                bench_webhook::webhook(&workspace_root(), commits, poll).map(|()| ExitCode::SUCCESS)
+            }
             _ => bail!(
-                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K] | mttp [--apps N] [--concurrent C]"
+                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K] | mttp [--apps N] [--concurrent C] | webhook [--commits N] [--poll INTERVAL]"
             ),
         },
         Some("help" | "--help" | "-h") | None => {

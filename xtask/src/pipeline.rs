@@ -4,9 +4,8 @@
 
 use std::{
     fs,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -17,13 +16,8 @@ use kube::{
     api::{Patch, PatchParams},
 };
 use weir_api::conditions::{self, Condition, types};
-
-/// The controller binaries, in pipeline order.
-pub const CONTROLLERS: [&str; 3] = [
-    "weir-source-controller",
-    "weir-render-controller",
-    "weir-apply-controller",
-];
+use weir_testenv::git::HttpServer;
+use weir_testenv::process::{Controller, ControllerProcess, ProcessOptions, WEBHOOK_ADDR_FLAG};
 
 /// Builds the three controller binaries with cargo (`release` or the dev profile) and returns
 /// the directory holding them.
@@ -33,8 +27,8 @@ pub fn build_controllers(root: &Path, release: bool) -> Result<PathBuf> {
     if release {
         cargo.arg("--release");
     }
-    for name in CONTROLLERS {
-        cargo.args(["-p", name]);
+    for controller in Controller::ALL {
+        cargo.args(["-p", controller.binary_name()]);
     }
     let status = cargo.status().context("running cargo build")?;
     if !status.success() {
@@ -45,198 +39,96 @@ pub fn build_controllers(root: &Path, release: bool) -> Result<PathBuf> {
         .join(if release { "release" } else { "debug" }))
 }
 
-/// A free loopback port (bound, then released for the child to take).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")
-        .context("finding a free loopback port")?
-        .local_addr()?
-        .port())
-}
-
-/// One running controller process.
-struct Controller {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-    health_port: u16,
-}
-
-/// The three controllers as child processes, logging to `<dir>/logs/<name>.log`. Dropping the set
-/// kills whatever still runs; [`Controllers::terminate`] stops them gracefully.
+/// The three controllers as child processes (`weir_testenv::process`), logging text to
+/// `<dir>/logs/<name>.log`, storing artifacts under `<dir>/storage/`. Dropping the set kills
+/// whatever still runs; [`Controllers::terminate`] stops them gracefully.
 pub struct Controllers {
-    running: Vec<Controller>,
-    logs: PathBuf,
+    running: Vec<ControllerProcess>,
 }
 
 impl Controllers {
     /// Starts the source-, render- and apply-controller from `bin_dir` against `kubeconfig`, with
-    /// artifact storage under `dir`, text logs at `log_level`, and `extra` flags for each.
-    pub fn start(
+    /// logs at `log_level` and `extra` flags for each, without waiting for them to be ready.
+    pub async fn start(
         bin_dir: &Path,
         kubeconfig: &Path,
         dir: &Path,
         log_level: &str,
         extra: &[&str],
     ) -> Result<Self> {
-        let logs = dir.join("logs");
-        fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let mut set = Controllers {
-            running: Vec::new(),
-            logs,
-        };
-        for name in CONTROLLERS {
-            let binary = bin_dir.join(name);
-            if !binary.is_file() {
-                bail!("controller binary {} is missing", binary.display());
-            }
-            let health_port = free_port()?;
-            let log = set.logs.join(format!("{name}.log"));
-            let out =
-                fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-            let err = out.try_clone()?;
-            // Under `setpriv --pdeathsig KILL` (as the control plane is) a controller never
-            // outlives xtask, even when xtask itself is killed.
-            let mut command = if setpriv_available() {
-                let mut c = Command::new("setpriv");
-                c.args(["--pdeathsig", "KILL", "--"]).arg(&binary);
-                c
-            } else {
-                Command::new(&binary)
-            };
-            command
-                .env("KUBECONFIG", kubeconfig)
-                .arg("--health-addr")
-                .arg(format!("127.0.0.1:{health_port}"))
-                .args(["--metrics-addr", "127.0.0.1:0"])
-                .args(["--log-format", "text", "--log-level", log_level])
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err);
-            if name != "weir-apply-controller" {
-                let storage = dir.join("storage").join(name);
-                command
-                    .args(["--storage-addr", "127.0.0.1:0", "--storage-path"])
-                    .arg(storage);
-            }
-            let child = command
-                .spawn()
-                .with_context(|| format!("starting {}", binary.display()))?;
-            set.running.push(Controller {
-                name,
-                child,
-                log,
-                health_port,
-            });
+        let mut running = Vec::new();
+        for controller in Controller::ALL {
+            let name = controller.binary_name();
+            let options = ProcessOptions::new(kubeconfig)
+                .binary(bin_dir.join(name))
+                .log_dir(dir.join("logs"))
+                .storage_dir(dir.join("storage").join(name))
+                .log_level(log_level)
+                .args(["--log-format", "text"])
+                .args(extra.iter().copied());
+            let process = ControllerProcess::spawn(controller, &options)
+                .await
+                .with_context(|| format!("starting {name}"))?;
+            running.push(process);
         }
-        Ok(set)
+        Ok(Controllers { running })
     }
 
-    /// Waits until every controller answers `/readyz` with 200, failing when one exits or
-    /// `timeout` passes.
-    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        for i in 0..self.running.len() {
-            loop {
-                self.check_alive()?;
-                let c = &self.running[i];
-                if readyz(c.health_port).await {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "{} not ready after {timeout:?} (log: {})",
-                        c.name,
-                        c.log.display()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+    /// Waits until every controller answers `/readyz`, failing with the log's tail when one
+    /// exits or does not get ready in time.
+    pub async fn wait_ready(&mut self) -> Result<()> {
+        for c in &mut self.running {
+            c.wait_ready().await?;
         }
         Ok(())
     }
 
-    /// Fails with the controller's name, exit status and log when one has exited.
+    /// Fails with the controller's name and log when one has exited.
     pub fn check_alive(&mut self) -> Result<()> {
         for c in &mut self.running {
-            if let Some(status) = c.child.try_wait()? {
-                bail!("{} exited ({status}); log: {}", c.name, c.log.display());
+            if !c.is_running() {
+                bail!(
+                    "{} exited; log {}:\n{}",
+                    c.controller().binary_name(),
+                    c.log_path().display(),
+                    c.log_tail(10)
+                );
             }
         }
         Ok(())
+    }
+
+    /// Where the source-controller serves Receiver webhooks, when its binary has the listener.
+    pub fn webhook_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running
+            .iter()
+            .find(|c| c.controller() == Controller::Source)?
+            .listener(WEBHOOK_ADDR_FLAG)
     }
 
     /// Peak resident set size (VmHWM, kB) of each controller, by name.
     pub fn peak_rss_kb(&self) -> Vec<(&'static str, u64)> {
         self.running
             .iter()
-            .map(|c| (c.name, peak_rss_kb(c.child.id()).unwrap_or(0)))
+            .map(|c| {
+                let kb = c.pid().and_then(|pid| peak_rss_kb(pid).ok()).unwrap_or(0);
+                (c.controller().binary_name(), kb)
+            })
             .collect()
     }
 
-    /// SIGTERM to each controller, then up to ten seconds for them to exit before SIGKILL.
-    /// Returns the names of those that had to be killed.
+    /// SIGTERM to each controller, consumers first, each given time to exit before SIGKILL.
+    /// Returns the names of those that did not stop cleanly.
     pub async fn terminate(&mut self) -> Vec<&'static str> {
-        for c in &self.running {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut killed = Vec::new();
-        for c in &mut self.running {
-            loop {
-                match c.child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = c.child.kill();
-                        let _ = c.child.wait();
-                        killed.push(c.name);
-                        break;
-                    }
-                    Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
+        let mut unclean = Vec::new();
+        for c in self.running.iter_mut().rev() {
+            if c.is_running() && c.terminate().await.is_err() {
+                unclean.push(c.controller().binary_name());
             }
         }
         self.running.clear();
-        killed
+        unclean
     }
-}
-
-impl Drop for Controllers {
-    fn drop(&mut self) {
-        for c in &mut self.running {
-            let _ = c.child.kill();
-            let _ = c.child.wait();
-        }
-    }
-}
-
-fn setpriv_available() -> bool {
-    Command::new("setpriv")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// `GET /readyz` on a loopback port answers 200.
-async fn readyz(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        stream
-            .write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await?;
-        std::io::Result::Ok(head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"))
-    };
-    tokio::time::timeout(Duration::from_secs(2), attempt)
-        .await
-        .is_ok_and(|r| r.unwrap_or(false))
 }
 
 /// Peak resident set size (VmHWM) of a process, in kB.
@@ -393,5 +285,146 @@ where
             }
         }
     }
+    Ok(())
+}
+
+/// Namespace of the example's weir objects and of the application (`examples/weir`).
+pub const NAMESPACE: &str = "weir-demo";
+/// Name of the example's GitRepository, Render and Apply.
+pub const NAME: &str = "podinfo";
+/// Repository name of the examples on the local Git server.
+pub const EXAMPLES_REPO: &str = "weir-examples.git";
+
+/// The example file a new commit changes, relative to the repository root.
+pub const MESSAGE_FILE: &str = "examples/podinfo/overlays/demo/message.yaml";
+
+/// The demo overlay's ConfigMap patch with `message`.
+pub fn message_yaml(message: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo\ndata:\n  PODINFO_UI_MESSAGE: \"{message}\"\n"
+    )
+}
+
+/// A working repository whose `origin` is a bare repository served over smart HTTP.
+pub struct ServedRepo {
+    /// The working repository.
+    pub work: PathBuf,
+    /// The served repository's URL.
+    pub url: String,
+    /// The commit pushed first.
+    pub head: String,
+    _server: HttpServer,
+}
+
+impl ServedRepo {
+    /// Copies `examples/podinfo` into a new repository at the same path (`<dir>/checkout`),
+    /// pushes it to `<dir>/git/weir-examples.git` and serves that.
+    pub fn examples(root: &Path, dir: &Path) -> Result<Self> {
+        let work = dir.join("checkout");
+        let source = root.join("examples/podinfo");
+        copy_dir(&source, &work.join("examples/podinfo"))
+            .with_context(|| format!("copying {}", source.display()))?;
+        git(&work, &["init", "-q", "-b", "main"])?;
+        git(&work, &["add", "-A"])?;
+        git(&work, &["commit", "-q", "-m", "examples/podinfo"])?;
+        let served = dir.join("git");
+        fs::create_dir_all(&served)?;
+        let bare = served.join(EXAMPLES_REPO);
+        git(
+            dir,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                &work.display().to_string(),
+                &bare.display().to_string(),
+            ],
+        )?;
+        git(
+            &work,
+            &["remote", "add", "origin", &bare.display().to_string()],
+        )?;
+        let head = git(&work, &["rev-parse", "HEAD"])?;
+        let server = HttpServer::start(&served, &[]);
+        let url = server.url(EXAMPLES_REPO);
+        Ok(ServedRepo {
+            work,
+            url,
+            head,
+            _server: server,
+        })
+    }
+
+    /// Writes `text` to `path` (relative to the repository) and commits it; returns the commit.
+    pub fn commit(&self, path: &str, text: &str, message: &str) -> Result<String> {
+        fs::write(self.work.join(path), text)?;
+        git(&self.work, &["commit", "-q", "-am", message])?;
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    /// Pushes `main` to the served repository.
+    pub fn push(&self) -> Result<()> {
+        git(&self.work, &["push", "-q", "origin", "main"]).map(drop)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the namespace and the weir objects of `examples/weir`, pointing the GitRepository at
+/// `url` (and, when given, fetching every `interval`).
+pub async fn create_example_objects(
+    client: &Client,
+    root: &Path,
+    url: &str,
+    interval: Option<&str>,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::PostParams;
+    use weir_api::{Apply, GitRepository, Render};
+    let read = |name: &str| {
+        let path = root.join("examples/weir").join(name);
+        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let pp = PostParams::default();
+    let ns: Namespace = serde_yaml::from_str(&read("namespace.yaml")?)?;
+    Api::<Namespace>::all(client.clone())
+        .create(&pp, &ns)
+        .await?;
+    let mut repo: GitRepository = serde_yaml::from_str(&read("gitrepository.yaml")?)
+        .context("examples/weir/gitrepository.yaml")?;
+    repo.spec.url = url.to_owned();
+    if let Some(interval) = interval {
+        repo.spec.interval = serde_json::from_value(serde_json::json!(interval))
+            .with_context(|| format!("interval {interval:?}"))?;
+    }
+    Api::<GitRepository>::namespaced(client.clone(), NAMESPACE)
+        .create(&pp, &repo)
+        .await
+        .context("creating the GitRepository")?;
+    let render: Render =
+        serde_yaml::from_str(&read("render.yaml")?).context("examples/weir/render.yaml")?;
+    Api::<Render>::namespaced(client.clone(), NAMESPACE)
+        .create(&pp, &render)
+        .await
+        .context("creating the Render")?;
+    let apply: Apply =
+        serde_yaml::from_str(&read("apply.yaml")?).context("examples/weir/apply.yaml")?;
+    Api::<Apply>::namespaced(client.clone(), NAMESPACE)
+        .create(&pp, &apply)
+        .await
+        .context("creating the Apply")?;
     Ok(())
 }
