@@ -138,6 +138,13 @@ async fn run_cluster(command: Command, options: ClusterOptions, out: &mut dyn Wr
         }
         Command::Reconcile(a) => {
             let kind = target_kind(&a.target.kind)?;
+            if kind == &kinds::RECEIVER {
+                // A Receiver reports no handled request to wait for.
+                return Err(Error::Usage(
+                    "receivers are not reconciled on request: reconcile the objects they list"
+                        .into(),
+                ));
+            }
             let cluster = options.connect().await?;
             reconcile::reconcile(
                 &cluster,
@@ -311,6 +318,7 @@ mod tests {
                 "invalid duration",
             ),
             (&["get", "all", "-o", "xml"][..], "invalid value 'xml'"),
+            (&["reconcile", "rcv", "hook"][..], "receivers are not reconciled"),
         ] {
             let e = run_args(args).unwrap_err();
             assert_eq!(e.exit_code(), exit::USAGE, "{args:?}: {e}");
