@@ -244,6 +244,9 @@ fn display_form(value: &Value) -> Value {
     v
 }
 
+/// The annotation `kubectl apply` (client-side) stores the applied object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 fn is_secret(value: &Value) -> bool {
     value.get("kind").and_then(Value::as_str) == Some("Secret")
         && value.get("apiVersion").and_then(Value::as_str) == Some("v1")
@@ -310,6 +313,16 @@ pub fn render(changes: &[Change], palette: Palette) -> String {
         let (mut before, mut after) = (display_form(&before), display_form(&after));
         if is_secret(&after) || is_secret(&before) {
             mask_secrets(&mut before, &mut after);
+            // kubectl's client-side apply keeps the whole Secret, values included, here.
+            for side in [&mut before, &mut after] {
+                if let Some(a) = side
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                    && let Some(v) = a.get_mut(LAST_APPLIED)
+                {
+                    *v = Value::String("***".into());
+                }
+            }
         }
         let (old, new) = (yaml(&before), yaml(&after));
         text.push_str(&format!("► {} {}\n", title(object), palette.yellow(verb)));
@@ -371,6 +384,32 @@ mod tests {
         assert_eq!(
             after["data"],
             serde_json::json!({"a": "***", "b": "*** (after)", "c": "***"})
+        );
+    }
+
+    #[test]
+    fn a_secret_applied_by_kubectl_shows_no_values_in_its_annotation() {
+        let secret = |v: &str| {
+            serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "annotations": {LAST_APPLIED: format!("{{\"data\":{{\"p\":\"{v}\"}}}}")}},
+                "data": {"p": v}})
+        };
+        let change = Change::Update {
+            object: ObjectRef {
+                group: String::new(),
+                version: "v1".into(),
+                kind: "Secret".into(),
+                namespace: "a".into(),
+                name: "s".into(),
+            },
+            before: secret("c2VjcmV0MQ=="),
+            after: secret("c2VjcmV0Mg=="),
+        };
+        let text = render(&[change], Palette::new(false));
+        assert!(!text.contains("c2VjcmV0"), "{text}");
+        assert!(
+            text.contains("*** (before)") && text.contains("*** (after)"),
+            "{text}"
         );
     }
 

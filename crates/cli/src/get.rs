@@ -322,6 +322,22 @@ async fn watch(
         if initialised < wanted.len() {
             continue;
         }
+        // -o yaml|json: each changed object as one more document (YAML) or line (JSON).
+        match args.output {
+            Format::Yaml => {
+                let doc = serde_yaml::to_string(&obj)
+                    .map_err(|e| Error::Failed(format!("encoding YAML: {e}")))?;
+                write_out(out, &format!("---\n{doc}"))?;
+                continue;
+            }
+            Format::Json => {
+                let line = serde_json::to_string(&obj)
+                    .map_err(|e| Error::Failed(format!("encoding JSON: {e}")))?;
+                write_out(out, &format!("{line}\n"))?;
+                continue;
+            }
+            Format::Table => {}
+        }
         let row = row(
             kind,
             &obj,

@@ -318,7 +318,10 @@ mod tests {
                 "invalid duration",
             ),
             (&["get", "all", "-o", "xml"][..], "invalid value 'xml'"),
-            (&["reconcile", "rcv", "hook"][..], "receivers are not reconciled"),
+            (
+                &["reconcile", "rcv", "hook"][..],
+                "receivers are not reconciled",
+            ),
         ] {
             let e = run_args(args).unwrap_err();
             assert_eq!(e.exit_code(), exit::USAGE, "{args:?}: {e}");
