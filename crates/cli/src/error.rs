@@ -142,3 +142,48 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 
 /// A `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use kube::core::{Status, response::StatusDetails};
+
+    use super::*;
+    use crate::kinds::APPLY;
+
+    fn api(code: u16, details: Option<StatusDetails>) -> kube::Error {
+        let mut s = Status::failure("the message", "Reason").with_code(code);
+        s.details = details;
+        kube::Error::Api(s.boxed())
+    }
+
+    #[test]
+    fn apiserver_answers_map_to_documented_exit_codes() {
+        let named: StatusDetails =
+            serde_json::from_value(serde_json::json!({ "name": "web", "kind": "applies" }))
+                .unwrap();
+        let e = APPLY.not_found(api(404, Some(named)), "ns", "web");
+        assert_eq!(
+            (e.exit_code(), e.to_string()),
+            (
+                exit::NOT_FOUND,
+                "apply/web in namespace ns not found".into()
+            )
+        );
+        // A 404 that names nothing: the kind itself is missing.
+        let e = APPLY.not_found(api(404, None), "ns", "web");
+        assert_eq!(e.exit_code(), exit::NOT_FOUND);
+        assert!(e.to_string().contains("CRDs are not installed"), "{e}");
+        assert_eq!(
+            Error::kube(api(401, None), "x").exit_code(),
+            exit::UNREACHABLE
+        );
+        assert_eq!(Error::kube(api(403, None), "x").exit_code(), exit::FAILED);
+        assert_eq!(Error::kube(api(500, None), "x").exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn every_error_is_one_line() {
+        let e = Error::Failed("first\nsecond\tthird".into());
+        assert_eq!(e.one_line(), "error: first second third");
+    }
+}
