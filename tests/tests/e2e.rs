@@ -16,7 +16,8 @@ use weir_api::conditions::{self, reasons, types};
 use support::*;
 
 /// Commit → applied; change → updated; file removed → pruned; broken commit → Render
-/// Ready=False with its reason while the applied objects stay untouched; revert → back.
+/// Ready=False with its reason while the applied objects stay untouched; revert → back; a
+/// commit the apiserver refuses → Apply Ready=False, nothing written; revert of a change → back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_change_prune_break_and_revert() {
     let env = Env::new("e2e-lifecycle", &app_files("red", true)).await;
@@ -150,6 +151,26 @@ async fn commit_change_prune_break_and_revert() {
         cm.metadata.resource_version,
         before_cm.metadata.resource_version
     );
+
+    // A commit with an object the apiserver refuses (and a colour change): the whole set is
+    // refused before any write, so the ConfigMap keeps its colour; a revert recovers.
+    let invalid = env.commit(&app_files_with("purple", false, -1), "negative replicas");
+    let refused = env
+        .until_not_ready(&env.applies, "app", "ValidationFailed", apply_conditions)
+        .await;
+    let s = refused.status.unwrap();
+    assert_eq!(s.last_attempted_revision.as_deref(), Some(invalid.as_str()));
+    assert_eq!(s.last_applied_revision.as_deref(), Some(fixed.as_str()));
+    let (_, _, message) = ready(&s.conditions);
+    assert!(message.contains("replicas"), "{message}");
+    let cm = env.config_map("app-config").await.unwrap();
+    assert_eq!(cm.data.as_ref().unwrap()["color"], "blue");
+    assert_eq!(
+        cm.metadata.resource_version,
+        before_cm.metadata.resource_version
+    );
+    let recovered = env.revert(&invalid);
+    env.apply_ready_at("app", &recovered).await;
 
     // Revert the colour change → back to red.
     let red = env.revert(&blue);

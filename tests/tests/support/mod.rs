@@ -527,6 +527,12 @@ pub async fn http_get(url: &str) -> Result<(u16, Vec<u8>), String> {
 /// Files of the small app: `app/` with a kustomization listing a ConfigMap (`color`), a
 /// Deployment with 0 replicas and, when `service`, a Service.
 pub fn app_files(color: &str, service: bool) -> Vec<(String, String)> {
+    app_files_with(color, service, 0)
+}
+
+/// [`app_files`] with the Deployment's `replicas` (a negative count is refused by the
+/// apiserver's validation).
+pub fn app_files_with(color: &str, service: bool, replicas: i32) -> Vec<(String, String)> {
     let mut resources = vec!["configmap.yaml", "deployment.yaml"];
     if service {
         resources.push("service.yaml");
@@ -550,7 +556,7 @@ pub fn app_files(color: &str, service: bool) -> Vec<(String, String)> {
         ),
         (
             "app/deployment.yaml".to_owned(),
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: app\n  template:\n    metadata:\n      labels:\n        app: app\n    spec:\n      containers:\n      - name: app\n        image: registry.invalid/app:1.0\n".to_owned(),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: REPLICAS\n  selector:\n    matchLabels:\n      app: app\n  template:\n    metadata:\n      labels:\n        app: app\n    spec:\n      containers:\n      - name: app\n        image: registry.invalid/app:1.0\n".replace("REPLICAS", &replicas.to_string()),
         ),
     ];
     if service {
