@@ -36,7 +36,6 @@ pub mod watch;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use kube::{
     Api,
     runtime::{Controller, controller, events::Recorder, watcher},
@@ -173,17 +172,13 @@ pub async fn start(kube_config: kube::Config, config: Config) -> Result<Running,
                 recent: recent::RecentApplies::default(),
             });
             let api: Api<Apply> = Api::all(client);
-            Controller::new(api, watch_config)
+            let controller = Controller::new(api, watch_config)
                 .reconcile_on(triggered)
                 .with_config(controller::Config::default().concurrency(config.concurrent))
-                .graceful_shutdown_on(stopped(over))
-                .run(reconcile::reconcile, reconcile::error_policy, context)
-                .for_each(|result| async move {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "reconcile error");
-                    }
-                })
-                .await;
+                .graceful_shutdown_on(stopped(over.clone()));
+            let store = controller.store();
+            let results = controller.run(reconcile::reconcile, reconcile::error_policy, context);
+            leader::drive_controller(store, results, over).await;
             sources.shutdown();
         }
     };

@@ -24,7 +24,6 @@ pub mod watch;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use kube::{
     Api, Client,
     runtime::{Controller, controller, events::Recorder, watcher},
@@ -178,16 +177,12 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
             let controller = Controller::new(api, watch_config.clone())
                 .reconcile_on(triggered)
                 .with_config(controller::Config::default().concurrency(config.concurrent))
-                .graceful_shutdown_on(stopped(over));
+                .graceful_shutdown_on(stopped(over.clone()));
+            let store = controller.store();
             async move {
-                controller
-                    .run(reconcile::reconcile, reconcile::error_policy, context)
-                    .for_each(|result| async move {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, "reconcile error");
-                        }
-                    })
-                    .await;
+                let results =
+                    controller.run(reconcile::reconcile, reconcile::error_policy, context);
+                leader::drive_controller(store, results, over).await;
                 sources.shutdown();
             }
         }

@@ -188,3 +188,102 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_when_it_stops() {
     second.stop().await;
     assert_eq!(holder(&client, &ns).await, None, "released on stop");
 }
+
+/// The binary: SIGTERM stops reconciling, releases the Lease and exits 0; the identity names
+/// the pod; logs are JSON lines.
+#[tokio::test]
+async fn the_binary_releases_the_lease_on_sigterm() {
+    let cluster = TestCluster::shared().await.unwrap();
+    cluster.install_crds(&weir_api::crds::all()).await.unwrap();
+    let ns = cluster.namespace("render-sigterm").await.unwrap();
+    let client = cluster.client();
+    let dir = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_weir-render-controller"))
+        .args([
+            "--leader-elect",
+            "--leader-election-namespace",
+            &ns,
+            &format!("--leader-election-id={LEASE_NAME}"),
+            "--metrics-addr=127.0.0.1:0",
+            "--health-addr=127.0.0.1:0",
+            "--storage-addr=127.0.0.1:0",
+            &format!("--watch-label-selector={SHARD_LABEL}={ns}"),
+            "--log-format=json",
+        ])
+        .arg("--storage-path")
+        .arg(dir.path())
+        .env("KUBECONFIG", cluster.kubeconfig_path())
+        .env("POD_NAME", "render-pod-0")
+        .env_remove("POD_NAMESPACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let identity = loop {
+        if let Some(holder) = holder(&client, &ns).await {
+            break holder;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the process never led"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let suffix = identity
+        .strip_prefix("render-pod-0_")
+        .unwrap_or_else(|| panic!("identity {identity:?} does not name the pod"));
+    assert_eq!(suffix.len(), 16);
+
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the process exits after SIGTERM")
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}; logs:\n{logs}",
+        output.status
+    );
+    assert_eq!(
+        holder(&client, &ns).await,
+        None,
+        "released on SIGTERM; logs:\n{logs}"
+    );
+    let messages: Vec<String> = logs
+        .lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            entry["message"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    for wanted in ["became leader", "shutting down", "released leadership"] {
+        assert!(
+            messages.iter().any(|m| m == wanted),
+            "no {wanted:?} in the logs:\n{logs}"
+        );
+    }
+}
+
+#[test]
+fn contradictory_leader_election_flags_are_one_line_and_exit_2() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir-render-controller"))
+        .args(["--leader-elect", "--leader-election-renew-deadline=20s"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end(),
+        "leader election: the lease duration (15s) must be longer than the renew deadline (20s)"
+    );
+}

@@ -633,6 +633,49 @@ pub async fn run_while_leader<F, Fut>(
     }
 }
 
+/// Drives the stream of a kube `Controller::run` until it ends, logging reconcile errors at
+/// debug. Build the controller with `graceful_shutdown_on` the same `over` signal and pass its
+/// [`store`](kube::runtime::Controller::store).
+///
+/// Why not just drain the stream: kube's controller holds its workers until its cache has
+/// listed once, and a graceful shutdown stops that list, so a term told to end before its
+/// first list completed (leadership lost right after it was won, SIGTERM right after start)
+/// would wait forever. Before the first list no reconcile has started, so in that case this
+/// returns at once instead; afterwards the shutdown is graceful (in-flight reconciles finish).
+pub async fn drive_controller<K, S, T, E>(
+    store: kube::runtime::reflector::Store<K>,
+    results: S,
+    mut over: watch::Receiver<bool>,
+) where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+    S: futures::Stream<Item = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    use futures::{FutureExt, StreamExt};
+    let mut results = pin!(results);
+    let mut over_before_sync = pin!(async move {
+        let _ = over.wait_for(|over| *over).await;
+        if matches!(store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+            // Synced: the graceful shutdown ends the stream.
+            std::future::pending::<()>().await;
+        }
+    });
+    loop {
+        tokio::select! {
+            next = results.next() => match next {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => tracing::debug!(error = %e, "reconcile error"),
+                None => return,
+            },
+            () = &mut over_before_sync => {
+                tracing::debug!("stopped before the controller's cache was synced");
+                return;
+            }
+        }
+    }
+}
+
 /// The leader-election settings a controller takes on its command line (GUIDE §7, Flux's flag
 /// names): `--leader-elect`, `--leader-election-namespace`, `--leader-election-id`,
 /// `--leader-election-lease-duration`, `--leader-election-renew-deadline`,

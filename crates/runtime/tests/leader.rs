@@ -11,16 +11,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::{coordination::v1::Lease, core::v1::ConfigMap};
 use kube::{
     Api, Client,
-    api::{Patch, PatchParams},
+    api::{Patch, PatchParams, PostParams},
+    runtime::{Controller, controller::Action, watcher},
 };
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::watch,
 };
-use weir_runtime::leader::{LeaderConfig, LeaderElector, Leadership, run_while_leader};
+use weir_runtime::leader::{
+    LeaderConfig, LeaderElector, Leadership, drive_controller, run_while_leader,
+};
 use weir_testenv::TestCluster;
 
 const LEASE: Duration = Duration::from_secs(3);
@@ -260,10 +263,8 @@ impl CuttableProxy {
     }
 }
 
-#[tokio::test]
-async fn a_leader_that_cannot_renew_steps_down_within_the_renew_deadline() {
-    let cluster = TestCluster::shared().await.unwrap();
-    let ns = cluster.namespace("leader-cut").await.unwrap();
+/// A client for the shared cluster that talks through a [`CuttableProxy`].
+async fn client_through_proxy(cluster: &TestCluster) -> (Client, CuttableProxy) {
     let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap();
     let mut kube_config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
@@ -283,7 +284,14 @@ async fn a_leader_that_cannot_renew_steps_down_within_the_renew_deadline() {
         .unwrap();
     let proxy = CuttableProxy::start(upstream).await;
     kube_config.cluster_url = format!("https://{}", proxy.addr).parse().unwrap();
-    let through_proxy = Client::try_from(kube_config).unwrap();
+    (Client::try_from(kube_config).unwrap(), proxy)
+}
+
+#[tokio::test]
+async fn a_leader_that_cannot_renew_steps_down_within_the_renew_deadline() {
+    let cluster = TestCluster::shared().await.unwrap();
+    let ns = cluster.namespace("leader-cut").await.unwrap();
+    let (through_proxy, proxy) = client_through_proxy(&cluster).await;
 
     let elector = LeaderElector::new(through_proxy, config(&ns, "ctl")).unwrap();
     let standby = &electors(&cluster.client(), &ns, "ctl", 1)[0];
@@ -369,4 +377,87 @@ async fn run_while_leader_runs_one_term_per_leadership_and_releases_on_stop() {
         .unwrap();
     assert_eq!(running.load(Ordering::SeqCst), 0);
     assert_eq!(lease(&client, &ns, "ctl").await.0, None, "released on stop");
+}
+
+/// Completes when `rx` turns true (the shape `Controller::graceful_shutdown_on` takes).
+#[allow(clippy::manual_async_fn)]
+fn turned_true(
+    mut rx: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+    async move {
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// Regression: kube's graceful shutdown waits for the controller's first list, which the
+/// shutdown itself stops; a term ended before that list completed used to hang forever (a
+/// SIGTERM right after winning the Lease never exited).
+#[tokio::test]
+async fn a_controller_stopped_before_its_first_list_ends_at_once() {
+    let cluster = TestCluster::shared().await.unwrap();
+    let (client, proxy) = client_through_proxy(&cluster).await;
+    proxy.cut.send_replace(true); // the first list never completes
+    let (over, over_rx) = watch::channel(false);
+    let controller = Controller::new(Api::<ConfigMap>::all(client), watcher::Config::default())
+        .graceful_shutdown_on(turned_true(over_rx.clone()));
+    let store = controller.store();
+    let results = controller.run(
+        |_, _| async { Ok::<_, kube::Error>(Action::await_change()) },
+        |_, _, _| Action::await_change(),
+        Arc::new(()),
+    );
+    let task = tokio::spawn(drive_controller(store, results, over_rx));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    over.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the term ends without waiting for a list that will never complete")
+        .unwrap();
+}
+
+/// After the first list, ending a term is graceful: an in-flight reconcile finishes.
+#[tokio::test]
+async fn a_synced_controller_finishes_in_flight_reconciles_before_ending() {
+    let (client, ns) = setup("leader-graceful").await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some("one".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let finished = Arc::new(AtomicBool::new(false));
+    let (over, over_rx) = watch::channel(false);
+    let controller = Controller::new(config_maps, watcher::Config::default())
+        .graceful_shutdown_on(turned_true(over_rx.clone()));
+    let store = controller.store();
+    let results = controller.run(
+        |_, ctx: Arc<(Arc<tokio::sync::Notify>, Arc<AtomicBool>)>| async move {
+            ctx.0.notify_one();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            ctx.1.store(true, Ordering::SeqCst);
+            Ok::<_, kube::Error>(Action::await_change())
+        },
+        |_, _, _| Action::await_change(),
+        Arc::new((started.clone(), finished.clone())),
+    );
+    let task = tokio::spawn(drive_controller(store, results, over_rx));
+    tokio::time::timeout(Duration::from_secs(30), started.notified())
+        .await
+        .expect("the ConfigMap is reconciled");
+    over.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the term ended before its in-flight reconcile finished"
+    );
 }
