@@ -829,3 +829,54 @@ async fn diff_and_build_render_against_real_controllers() {
         .await
         .assert_error(6, "downloading the artifact of render/web");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_without_weir_is_not_found_until_installed() {
+    // A control plane of its own: the shared one has the CRDs installed.
+    let plane = weir_testenv::ControlPlane::start(weir_testenv::ControlPlaneOptions::default())
+        .await
+        .unwrap();
+    let weir = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("--kubeconfig")
+            .arg(plane.kubeconfig_path())
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    };
+    for args in [
+        &["get", "applies"][..],
+        &["get", "all"][..],
+        &["reconcile", "apply", "web"][..],
+        &["tree", "apply", "web"][..],
+    ] {
+        weir(args).assert_error(3, "the weir CRDs are not installed (run weir install)");
+    }
+    let run = weir(&["check"]);
+    assert!(
+        run.stdout
+            .contains("✗ CRD applies.apply.weir.dev: not installed (run weir install)"),
+        "{}",
+        run.stdout
+    );
+    run.assert_error(1, "check(s) failed");
+
+    // Installing one controller brings its kinds (and only those).
+    let run = weir(&["install", "--components", "source"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run = weir(&["get", "sources"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("No gitrepositories found in namespace default"),
+        "{}",
+        run.stderr
+    );
+    weir(&["get", "renders"]).assert_error(3, "no Render kind");
+}
