@@ -159,8 +159,8 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_until_someone_leads_aga
         (200, "ok".into())
     );
 
-    // Another holder writes itself into the Lease for 6 s. The leader notices at its next
-    // renewal and stops reconciling; nobody may lead until those 6 s have passed.
+    // Another holder writes itself into the Lease for 8 s. The leader notices at its next
+    // renewal and stops reconciling; nobody may lead until those 8 s have passed.
     let taken = Instant::now();
     let now = serde_json::to_value(MicroTime(Timestamp::now())).unwrap();
     Api::<Lease>::namespaced(client.clone(), &ns)
@@ -169,13 +169,13 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_until_someone_leads_aga
             &PatchParams::default(),
             &Patch::Merge(serde_json::json!({ "spec": {
                 "holderIdentity": "intruder",
-                "leaseDurationSeconds": 6,
+                "leaseDurationSeconds": 8,
                 "renewTime": now,
             }})),
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     applies
         .patch(
             "app",
@@ -185,7 +185,7 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_until_someone_leads_aga
         .await
         .unwrap();
     let counted = (reconciles(&first).await, reconciles(&second).await);
-    tokio::time::sleep(Duration::from_millis(5500).saturating_sub(taken.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(7500).saturating_sub(taken.elapsed())).await;
     assert_eq!(
         observed_generation(&applies, "app").await,
         Some(1),

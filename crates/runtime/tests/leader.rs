@@ -108,7 +108,7 @@ async fn one_of_two_leads_and_a_release_hands_over_at_once() {
         .unwrap();
     let handover = at - released;
     assert!(
-        handover <= RETRY.mul_f64(2.0 * 1.2) + Duration::from_millis(500),
+        handover <= RETRY.mul_f64(2.0 * 1.2) + Duration::from_secs(1),
         "a released lease is taken at the standby's next retry, took {handover:?}"
     );
     assert_eq!(took_over.identity(), standby_elector.identity());
@@ -155,7 +155,14 @@ async fn a_dead_leader_is_replaced_after_its_lease_expires_and_not_before() {
 #[tokio::test]
 async fn a_leader_that_finds_another_holder_steps_down() {
     let (client, ns) = setup("leader-stolen").await;
-    let a = &electors(&client, &ns, "ctl", 1)[0];
+    // A renew deadline far longer than the retry period, so stepping down because of the other
+    // holder is told apart from stepping down because renewals "failed".
+    let slow_deadline = LeaderConfig {
+        lease_duration: Duration::from_secs(10),
+        renew_deadline: Duration::from_secs(8),
+        ..config(&ns, "ctl")
+    };
+    let a = &LeaderElector::new(client.clone(), slow_deadline).unwrap();
     let (_stop, stop_rx) = watch::channel(false);
     let (leader, _) = campaign(a, &stop_rx).await.unwrap();
     // Someone else (an operator, a replica with a skewed view) writes itself in as the holder.
@@ -172,7 +179,7 @@ async fn a_leader_that_finds_another_holder_steps_down() {
         .await
         .expect("the leader notices the new holder");
     assert!(
-        stolen.elapsed() <= RETRY * 2 + Duration::from_millis(500),
+        stolen.elapsed() <= RETRY * 2 + Duration::from_millis(1500),
         "stepped down after {:?}",
         stolen.elapsed()
     );
@@ -308,7 +315,7 @@ async fn a_leader_that_cannot_renew_steps_down_within_the_renew_deadline() {
         .expect("the leader steps down");
     let stepped_down = cut.elapsed();
     assert!(
-        stepped_down <= DEADLINE + Duration::from_millis(300),
+        stepped_down <= DEADLINE + Duration::from_millis(700),
         "stepped down {stepped_down:?} after the apiserver became unreachable (deadline {DEADLINE:?})"
     );
     // The standby takes over only after the leader stepped down.
