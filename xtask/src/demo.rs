@@ -227,7 +227,23 @@ async fn pipeline_demo(
     step("controllers ready (source, render, apply)", t.elapsed());
 
     pipeline::create_example_objects(&client, root, &url, None).await?;
-    println!("  created GitRepository, Render and Apply {NAMESPACE}/{NAME} (examples/weir):");
+    // A Git host would call the Receiver's webhook on every push; the demo does the same.
+    let hook = match running
+        .controllers
+        .as_ref()
+        .and_then(Controllers::webhook_addr)
+    {
+        Some(addr) => Some((addr, pipeline::create_receiver(&client).await?)),
+        None => None,
+    };
+    println!(
+        "  created GitRepository, Render, Apply{} {NAMESPACE}/{NAME} (examples/weir):",
+        if hook.is_some() {
+            " and a Receiver"
+        } else {
+            ""
+        }
+    );
     let mut progress = Progress::new(&client);
     let t = Instant::now();
     progress
@@ -263,21 +279,30 @@ async fn pipeline_demo(
     )?;
     let pushed = Instant::now();
     repo.push()?;
-    // No webhook in the demo: the annotation asks the source-controller to fetch now instead of
-    // at its next interval.
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    Api::<GitRepository>::namespaced(client.clone(), NAMESPACE)
-        .patch(
-            NAME,
-            &PatchParams::default(),
-            &Patch::Merge(reconcile::request_patch(&format!("demo-{stamp}"))),
-        )
-        .await?;
+    let how = match &hook {
+        Some((addr, path)) => {
+            pipeline::call_webhook(*addr, path, &commit).await?;
+            "called the Receiver's webhook (signed generic-hmac POST)"
+        }
+        None => {
+            // Without a webhook listener the annotation asks the source-controller to fetch now
+            // instead of at its next interval.
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            Api::<GitRepository>::namespaced(client.clone(), NAMESPACE)
+                .patch(
+                    NAME,
+                    &PatchParams::default(),
+                    &Patch::Merge(reconcile::request_patch(&format!("demo-{stamp}"))),
+                )
+                .await?;
+            "requested a reconcile"
+        }
+    };
     println!(
-        "  pushed commit {} \"podinfo: a new message\" and requested a reconcile",
+        "  pushed commit {} \"podinfo: a new message\", {how}",
         short(&commit)
     );
     progress.restart_clock();

@@ -428,3 +428,86 @@ pub async fn create_example_objects(
         .context("creating the Apply")?;
     Ok(())
 }
+
+/// The example Receiver's shared secret (local only: no secrecy needed).
+const TOKEN: &str = "weir-example-token";
+
+/// Creates the token Secret and a `generic-hmac` Receiver for the example's GitRepository;
+/// returns its `status.webhookPath` once it is Ready.
+pub async fn create_receiver(client: &Client) -> Result<String> {
+    use k8s_openapi::{ByteString, api::core::v1::Secret};
+    use kube::api::{ObjectMeta, PostParams};
+    use weir_api::Receiver;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("webhook-token".into()),
+            ..ObjectMeta::default()
+        },
+        data: Some([("token".to_owned(), ByteString(TOKEN.into()))].into()),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await?;
+    let receiver: Receiver = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.weir.dev/v1alpha1",
+        "kind": "Receiver",
+        "metadata": { "name": NAME, "namespace": NAMESPACE },
+        "spec": {
+            "type": "generic-hmac",
+            "resources": [{ "kind": "GitRepository", "name": NAME }],
+            "secretRef": { "name": "webhook-token" },
+        },
+    }))?;
+    let api = Api::<Receiver>::namespaced(client.clone(), NAMESPACE);
+    api.create(&PostParams::default(), &receiver).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = api.get(NAME).await?.status.unwrap_or_default();
+        if let Some(path) = status.webhook_path
+            && weir_api::conditions::is_true(&status.conditions, weir_api::conditions::types::READY)
+        {
+            return Ok(path);
+        }
+        if Instant::now() > deadline {
+            bail!("Receiver {NAMESPACE}/{NAME} not Ready after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// POSTs a push event signed with `X-Signature: sha256=<HMAC of the body>`; fails unless the
+/// answer is 200.
+pub async fn call_webhook(addr: std::net::SocketAddr, path: &str, commit: &str) -> Result<()> {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = format!(r#"{{"ref":"refs/heads/main","after":"{commit}"}}"#);
+    let mut mac = Hmac::<Sha256>::new_from_slice(TOKEN.as_bytes())?;
+    mac.update(body.as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Signature: sha256={signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to the webhook at {addr}"))?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    (&mut stream).take(4096).read_to_end(&mut answer).await?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default();
+    if !status.contains(" 200 ") {
+        bail!(
+            "the webhook answered {status:?}: {}",
+            answer.rsplit("\r\n\r\n").next().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
