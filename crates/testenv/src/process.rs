@@ -123,11 +123,12 @@ static BUILT: Mutex<bool> = Mutex::new(false);
 ///
 /// - With [`BIN_DIR_ENV`] set: that directory's binary, never built.
 /// - Else beside the running executable's profile directory (`target/<profile>/`, wherever
-///   `CARGO_TARGET_DIR` put it), built there with `cargo build -p <each controller> --bins`
-///   (`--release` for a release profile), once per process: always when the process runs under
-///   cargo (`cargo test`, `cargo run`: `CARGO` is set), so a test never runs a stale controller
-///   (a no-op when `cargo test --workspace` already built them, as `cargo xtask test` does);
-///   otherwise (a test executable started directly) only when a binary is missing.
+///   `CARGO_TARGET_DIR` put it). When a binary there is missing or older than a source file it
+///   may be built from (`Cargo.toml`, `Cargo.lock`, and `Cargo.toml` and `src/` of `api/`,
+///   `controllers/*` and `crates/*`), runs `cargo build --bins` for the three controllers
+///   (`--release` for a release profile) into that target directory, once per process. So
+///   `cargo test -p weir-e2e` after a change to a controller tests the change, and a run whose
+///   binaries are fresh (`cargo test --workspace` builds them first) builds nothing.
 pub fn binary(controller: Controller) -> Result<PathBuf> {
     let name = controller.binary_name();
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
@@ -143,14 +144,10 @@ pub fn binary(controller: Controller) -> Result<PathBuf> {
     }
     let profile = profile_dir()?;
     let path = profile.join(name);
-    let under_cargo = std::env::var_os("CARGO").is_some();
-    if path.is_file() && !under_cargo {
-        return Ok(path);
-    }
     let mut built = BUILT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !*built && (under_cargo || !path.is_file()) {
+    if !*built && needs_build(&path) {
         build(&profile)?;
         *built = true;
     }
@@ -161,6 +158,44 @@ pub fn binary(controller: Controller) -> Result<PathBuf> {
             command: format!("cargo build -p {name}"),
             detail: format!("succeeded but {} does not exist", path.display()),
         })
+    }
+}
+
+/// Whether `binary` is missing or older than a workspace source file it may be built from.
+fn needs_build(binary: &Path) -> bool {
+    let Ok(built) = fs::metadata(binary).and_then(|m| m.modified()) else {
+        return true;
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut sources = vec![workspace.join("Cargo.toml"), workspace.join("Cargo.lock")];
+    let mut crates = vec![workspace.join("api")];
+    for group in ["controllers", "crates"] {
+        if let Ok(entries) = fs::read_dir(workspace.join(group)) {
+            crates.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    for dir in crates {
+        sources.push(dir.join("Cargo.toml"));
+        sources.push(dir.join("src"));
+    }
+    sources.iter().any(|source| newer_than(source, built, 0))
+}
+
+/// Whether `path` (a file, or any file below a directory, at most 8 levels deep) was modified
+/// after `time`.
+fn newer_than(path: &Path, time: std::time::SystemTime, depth: u32) -> bool {
+    let Ok(meta) = fs::metadata(path) else {
+        return false;
+    };
+    if meta.is_dir() {
+        depth < 8
+            && fs::read_dir(path).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| newer_than(&e.path(), time, depth + 1))
+            })
+    } else {
+        meta.modified().is_ok_and(|m| m > time)
     }
 }
 
@@ -849,6 +884,20 @@ mod tests {
         // Unit tests run from target/<profile>/deps; the profile directory is its parent.
         assert_ne!(dir.file_name().unwrap(), "deps");
         assert!(dir.join("deps").is_dir(), "{}", dir.display());
+    }
+
+    #[test]
+    fn newer_files_below_a_directory_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/nested")).unwrap();
+        std::fs::write(dir.path().join("src/nested/lib.rs"), "// old").unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+        let earlier = std::time::SystemTime::now() - Duration::from_secs(3600);
+        assert!(!newer_than(dir.path(), later, 0));
+        assert!(newer_than(dir.path(), earlier, 0));
+        assert!(!newer_than(&dir.path().join("missing"), earlier, 0));
+        // A binary that does not exist always needs a build.
+        assert!(needs_build(&dir.path().join("no-such-binary")));
     }
 
     #[tokio::test]
