@@ -393,6 +393,7 @@ impl LeaderElector {
         let mut last_holder = String::new();
         tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), identity = %config.identity, "campaigning for leadership");
         loop {
+            let started = Instant::now();
             let attempt = tokio::select! {
                 attempt = self.try_acquire_or_renew(config.renew_deadline) => attempt,
                 _ = stop.wait_for(|stop| *stop) => return None,
@@ -400,7 +401,7 @@ impl LeaderElector {
             match attempt {
                 Ok(Attempt::Held) => {
                     tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), identity = %config.identity, "became leader");
-                    return Some(Leadership::start(self.clone()));
+                    return Some(Leadership::start(self.clone(), started));
                 }
                 Ok(Attempt::HeldBy(holder)) => {
                     if holder != last_holder {
@@ -470,9 +471,10 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    fn start(elector: LeaderElector) -> Leadership {
+    /// Leading since the attempt that began at `acquired` (its renew deadline counts from then).
+    fn start(elector: LeaderElector, acquired: Instant) -> Leadership {
         let (leading, _) = watch::channel(true);
-        let renewer = tokio::spawn(renew(elector.clone(), leading.clone(), Instant::now()));
+        let renewer = tokio::spawn(renew(elector.clone(), leading.clone(), acquired));
         Leadership {
             elector,
             leading,
