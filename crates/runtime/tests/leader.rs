@@ -107,6 +107,7 @@ async fn one_of_two_leads_and_a_release_hands_over_at_once() {
         .unwrap()
         .unwrap();
     let handover = at - released;
+    eprintln!("handover after release: {handover:?}");
     assert!(
         handover <= RETRY.mul_f64(2.0 * 1.2) + Duration::from_secs(1),
         "a released lease is taken at the standby's next retry, took {handover:?}"
@@ -136,6 +137,7 @@ async fn a_dead_leader_is_replaced_after_its_lease_expires_and_not_before() {
         .unwrap()
         .unwrap();
     let after = at - died;
+    eprintln!("takeover after the leader died: {after:?} (lease {LEASE:?})");
     // The last renewal happened at most one retry period before the death, and the standby
     // counts the lease duration from when it saw that renewal.
     assert!(
@@ -314,6 +316,7 @@ async fn a_leader_that_cannot_renew_steps_down_within_the_renew_deadline() {
         .await
         .expect("the leader steps down");
     let stepped_down = cut.elapsed();
+    eprintln!("step-down after the apiserver became unreachable: {stepped_down:?}");
     assert!(
         stepped_down <= DEADLINE + Duration::from_millis(700),
         "stepped down {stepped_down:?} after the apiserver became unreachable (deadline {DEADLINE:?})"
