@@ -33,6 +33,12 @@ pub struct Config {
     pub limits: PackLimits,
     /// `--default-timeout`: Git operation timeout when `spec.timeout` is unset.
     pub default_timeout: Duration,
+    /// `--webhook-addr`: where the Receiver webhooks are served; `None` (flag value `0` or
+    /// empty) disables the webhook server. The flag defaults to [`DEFAULT_WEBHOOK_ADDR`];
+    /// [`Config::default`] leaves the server off, so embedders (tests) opt in with an address.
+    pub webhook_addr: Option<String>,
+    /// `--no-cross-namespace-refs`: a Receiver may only trigger objects in its own namespace.
+    pub no_cross_namespace_refs: bool,
 }
 
 impl Default for Config {
@@ -50,9 +56,14 @@ impl Default for Config {
             retention: Retention::default(),
             limits: PackLimits::default(),
             default_timeout: Duration::from_secs(60),
+            webhook_addr: None,
+            no_cross_namespace_refs: false,
         }
     }
 }
+
+/// The default of `--webhook-addr`.
+pub const DEFAULT_WEBHOOK_ADDR: &str = ":9292";
 
 /// Usage text.
 pub const USAGE: &str = "\
@@ -71,12 +82,17 @@ weir-source-controller [flags]
   --max-file-size BYTES             largest file packed (default 32 MiB)
   --max-artifact-size BYTES         largest total packed (default 256 MiB)
   --default-timeout DURATION        Git timeout when spec.timeout is unset (default 60s)
+  --webhook-addr ADDR               Receiver webhook listener (default :9292; 0 or empty disables)
+  --no-cross-namespace-refs         Receivers may only trigger objects in their own namespace
 ";
 
 impl Config {
     /// Parses `--flag value` and `--flag=value` arguments; the error is one readable line.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
-        let mut config = Config::default();
+        let mut config = Config {
+            webhook_addr: Some(DEFAULT_WEBHOOK_ADDR.to_owned()),
+            ..Config::default()
+        };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -85,6 +101,18 @@ impl Config {
             };
             if flag == "--help" || flag == "-h" {
                 return Err(USAGE.to_owned());
+            }
+            if flag == "--no-cross-namespace-refs" {
+                config.no_cross_namespace_refs = match inline.as_deref() {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(other) => {
+                        return Err(format!(
+                            "--no-cross-namespace-refs: {other:?} is not true or false"
+                        ));
+                    }
+                };
+                continue;
             }
             let mut value = || {
                 inline
@@ -119,6 +147,10 @@ impl Config {
                 "--max-file-size" => config.limits.max_file_bytes = number(value()?)?,
                 "--max-artifact-size" => config.limits.max_total_bytes = number(value()?)?,
                 "--default-timeout" => config.default_timeout = duration(value()?)?,
+                "--webhook-addr" => {
+                    let addr = value()?;
+                    config.webhook_addr = (!addr.is_empty() && addr != "0").then_some(addr);
+                }
                 other => return Err(format!("unknown flag {other} (see --help)")),
             }
         }
@@ -149,6 +181,34 @@ mod tests {
         assert_eq!(c.concurrent, 8);
         assert_eq!(c.retention.max_age, Duration::from_secs(600));
         assert_eq!(c.storage_adv_addr.as_deref(), Some("svc.ns"));
+    }
+
+    #[test]
+    fn webhook_flags() {
+        assert_eq!(parse(&[]).unwrap().webhook_addr.as_deref(), Some(":9292"));
+        assert_eq!(Config::default().webhook_addr, None);
+        assert_eq!(
+            parse(&["--webhook-addr", "127.0.0.1:0"])
+                .unwrap()
+                .webhook_addr
+                .as_deref(),
+            Some("127.0.0.1:0")
+        );
+        for off in [&["--webhook-addr", "0"][..], &["--webhook-addr="][..]] {
+            assert_eq!(parse(off).unwrap().webhook_addr, None, "{off:?}");
+        }
+        assert!(!parse(&[]).unwrap().no_cross_namespace_refs);
+        assert!(
+            parse(&["--no-cross-namespace-refs"])
+                .unwrap()
+                .no_cross_namespace_refs
+        );
+        assert!(
+            !parse(&["--no-cross-namespace-refs=false"])
+                .unwrap()
+                .no_cross_namespace_refs
+        );
+        assert!(parse(&["--no-cross-namespace-refs=maybe"]).is_err());
     }
 
     #[test]

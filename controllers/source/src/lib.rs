@@ -3,21 +3,27 @@
 //!
 //! Embed it with [`start`] (a running controller you can stop) or run it as a process with
 //! [`run`]. The reconciler is documented in [`reconcile`].
+//!
+//! It also serves the `Receiver` webhooks (`--webhook-addr`, default `:9292`): [`receiver`]
+//! keeps each Receiver's `status.webhookPath` current, [`webhook`] verifies calls and sets
+//! `reconcile.weir.dev/requestedAt` on the objects a Receiver lists.
 
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod receiver;
 pub mod reconcile;
+pub mod webhook;
 
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use kube::{
     Api, Client,
-    runtime::{Controller, controller, events::Recorder, watcher},
+    runtime::{Controller, WatchStreamExt, controller, events::Recorder, reflector, watcher},
 };
 use tokio::sync::watch;
-use weir_api::GitRepository;
+use weir_api::{GitRepository, Receiver};
 use weir_artifact::Storage;
 use weir_runtime::{metrics::Metrics, probes};
 
@@ -30,6 +36,8 @@ pub struct Running {
     pub base_url: String,
     /// Where the artifact server listens.
     pub storage_addr: std::net::SocketAddr,
+    /// Where the Receiver webhook server listens; `None` when disabled.
+    pub webhook_addr: Option<std::net::SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -114,6 +122,20 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
     if let Some(selector) = &config.watch_label_selector {
         watch_config = watch_config.labels(selector);
     }
+    let webhook_addr = start_webhook(&client, &config, &watch_config, &stop_rx, &mut tasks).await?;
+    let receivers = Arc::new(receiver::Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), "weir-source-controller".into()),
+        metrics: context.metrics.clone(),
+        no_cross_namespace_refs: config.no_cross_namespace_refs,
+    });
+    tasks.push(tokio::spawn(receiver::run(
+        receivers,
+        watch_config.clone(),
+        config.concurrent,
+        stopped(stop_rx.clone()),
+    )));
+
     let api: Api<GitRepository> = Api::all(client);
     let controller = Controller::new(api, watch_config)
         .with_config(controller::Config::default().concurrency(config.concurrent))
@@ -132,16 +154,64 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
     Ok(Running {
         base_url,
         storage_addr,
+        webhook_addr,
         stop,
         tasks,
     })
+}
+
+/// Binds and spawns the Receiver webhook server and the Receiver cache it reads, unless
+/// `--webhook-addr` disabled it. Both run on every replica, leader or not.
+async fn start_webhook(
+    client: &Client,
+    config: &Config,
+    watch_config: &watcher::Config,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<Option<std::net::SocketAddr>, Error> {
+    let Some(addr) = &config.webhook_addr else {
+        return Ok(None);
+    };
+    let listener = probes::bind(addr, "webhook server")
+        .await
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let (store, writer) = reflector::store();
+    let cache = reflector(
+        writer,
+        watcher(Api::<Receiver>::all(client.clone()), watch_config.clone()),
+    )
+    .default_backoff()
+    .applied_objects();
+    let rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        tokio::select! {
+            () = cache.for_each(|_| async {}) => {}
+            () = stopped(rx) => {}
+        }
+    }));
+    let webhook = Arc::new(webhook::Webhook::new(
+        client.clone(),
+        store,
+        Recorder::new(client.clone(), "weir-source-controller".into()),
+        config.no_cross_namespace_refs,
+        webhook::Limits::default(),
+    ));
+    tasks.push(tokio::spawn(webhook::serve(
+        listener,
+        webhook,
+        stop_rx.clone(),
+    )));
+    Ok(Some(bound))
 }
 
 /// Runs until SIGTERM or Ctrl-C with the in-cluster (or kubeconfig) client.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let running = start(client, config).await?;
-    tracing::info!(artifacts = %running.base_url, "source-controller started");
+    tracing::info!(artifacts = %running.base_url, webhook = ?running.webhook_addr, "source-controller started");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

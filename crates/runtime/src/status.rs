@@ -27,7 +27,8 @@ macro_rules! conditioned {
 conditioned!(
     weir_api::GitRepositoryStatus,
     weir_api::RenderStatus,
-    weir_api::ApplyStatus
+    weir_api::ApplyStatus,
+    weir_api::ReceiverStatus
 );
 
 /// Whether `new` says anything `old` does not, ignoring condition timestamps.
