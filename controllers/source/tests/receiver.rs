@@ -364,7 +364,9 @@ async fn generic_call_triggers_a_reconcile_and_replays_trigger_again() {
     let ready = conditions::get(&status.conditions, types::READY).unwrap();
     assert!(!ready.message.contains(&digest) && !ready.message.contains(TOKEN));
 
+    let sent = Instant::now();
     let (code, body) = h.call(&receiver, &[], b"{}").await;
+    let answered = sent.elapsed();
     assert_eq!(
         (code, body.as_str()),
         (200, "requested a reconcile of 1 object(s)")
@@ -372,6 +374,10 @@ async fn generic_call_triggers_a_reconcile_and_replays_trigger_again() {
     let first = h.requested_at::<GitRepository>("app").await.unwrap();
     assert!(is_rfc3339_nanos(&first), "{first}");
     h.until_handled("app", &first).await;
+    eprintln!(
+        "webhook call answered in {answered:?}; GitRepository handled the request {:?} after the call",
+        sent.elapsed()
+    );
 
     // Replaying the very same request works again, with a new value.
     let (code, _) = h.call(&receiver, &[], b"{}").await;
@@ -401,6 +407,29 @@ async fn generic_call_triggers_a_reconcile_and_replays_trigger_again() {
         h.requested_at::<GitRepository>("app").await.unwrap(),
         second
     );
+
+    // Suspended: 503 (once the cache has seen the change), nothing patched.
+    h.api::<Receiver>()
+        .patch(
+            "hook",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "spec": { "suspend": true } })),
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let (code, text) = h.call(&receiver, &[], b"{}").await;
+        if code == 503 {
+            break;
+        }
+        assert_eq!(code, 200, "{text}");
+        assert!(start.elapsed() < Duration::from_secs(30), "never suspended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = h.requested_at::<GitRepository>("app").await;
+    assert_eq!(h.call(&receiver, &[], b"{}").await.0, 503);
+    assert_eq!(h.requested_at::<GitRepository>("app").await, before);
     h.running.stop().await;
 }
 

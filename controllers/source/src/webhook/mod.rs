@@ -24,7 +24,8 @@
 //! # Limits
 //! At most [`Limits::max_connections`] connections are served at once (further ones wait in the
 //! accept queue), request headers must arrive within [`Limits::header_read_timeout`] and a whole
-//! request within [`Limits::request_timeout`] (`408`), headers are capped at 64 KiB.
+//! request within [`Limits::request_timeout`] (`408`), headers are capped at 64 KiB, and every
+//! connection closes after one response (no keep-alive).
 
 pub mod trigger;
 pub mod verify;
@@ -177,7 +178,9 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_read_timeout)
-                .max_buf_size(64 * 1024);
+                .max_buf_size(64 * 1024)
+                // Webhook calls are one-shot: idle keep-alive connections would only hold slots.
+                .keep_alive(false);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             let mut conn = pin!(conn);
             tokio::select! {

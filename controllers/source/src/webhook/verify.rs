@@ -228,6 +228,18 @@ mod tests {
         ));
         let why = verify(ReceiverType::GitHub, &HeaderMap::new(), BODY, TOKEN, &[]);
         assert_eq!(rejected(&why), "missing X-Hub-Signature-256 header");
+        // The legacy SHA-1 header counts only when the SHA-256 one is absent.
+        let sha1 = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
+        let h = headers(&[(X_HUB_SIGNATURE, sha1), (X_GITHUB_EVENT, "push")]);
+        assert_eq!(
+            verify(ReceiverType::GitHub, &h, BODY, TOKEN, &[]),
+            Verdict::Accept
+        );
+        let h = headers(&[(X_HUB_SIGNATURE, sha1), (X_HUB_SIGNATURE_256, "sha256=00")]);
+        assert!(matches!(
+            verify(ReceiverType::GitHub, &h, BODY, TOKEN, &[]),
+            Verdict::Reject(_)
+        ));
     }
 
     #[test]
