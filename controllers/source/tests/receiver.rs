@@ -824,3 +824,43 @@ async fn receivers_are_reconciled_with_the_webhook_server_disabled() {
     assert!(receiver.status.unwrap().webhook_path.is_some());
     h.running.stop().await;
 }
+
+#[tokio::test]
+async fn the_apiserver_refuses_bad_receivers_with_readable_messages() {
+    let cluster = TestCluster::shared().await.unwrap();
+    cluster.install_crds(&weir_api::crds::all()).await.unwrap();
+    let ns = cluster.namespace("rcv-schema").await.unwrap();
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client(),
+        &ns,
+        &kube::api::ApiResource::erase::<Receiver>(&()),
+    );
+    for (spec, needle) in [
+        (
+            serde_json::json!({ "type": "generic", "secretRef": { "name": "t" },
+                "resources": [{ "kind": "Render", "name": "*" }] }),
+            "name '*' needs matchLabels",
+        ),
+        (
+            serde_json::json!({ "type": "bitbucket", "secretRef": { "name": "t" },
+                "resources": [{ "kind": "Render", "name": "a" }] }),
+            "Unsupported value: \"bitbucket\"",
+        ),
+        (
+            serde_json::json!({ "type": "generic", "secretRef": { "name": "t" }, "resources": [] }),
+            "spec.resources",
+        ),
+    ] {
+        let obj: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "source.weir.dev/v1alpha1", "kind": "Receiver",
+            "metadata": { "name": "bad" }, "spec": spec,
+        }))
+        .unwrap();
+        let err = api.create(&PostParams::default(), &obj).await.unwrap_err();
+        let kube::Error::Api(status) = err else {
+            panic!("expected an API error, got {err}");
+        };
+        assert_eq!(status.code, 422);
+        assert!(status.message.contains(needle), "{}", status.message);
+    }
+}
