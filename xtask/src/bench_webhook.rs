@@ -8,7 +8,8 @@
 //! The GitRepository's interval is 1h, so only the webhook can explain a fast arrival.
 //!
 //! With `--poll INTERVAL` there is no Receiver: the GitRepository fetches every INTERVAL and the
-//! same latency is measured for the polling path.
+//! same latency is measured for the polling path (each commit after a random pause within the
+//! interval, so commits do not line up with the fetch cycle).
 
 use std::{
     path::Path,
@@ -56,11 +57,22 @@ pub fn webhook(root: &Path, commits: usize, poll: Option<&str>) -> Result<()> {
                 let addr = controllers
                     .webhook_addr()
                     .context("the source-controller has no --webhook-addr listener")?;
-                let path = pipeline::create_receiver(&client).await?;
+                let path = pipeline::create_receiver(&client, root).await?;
                 Some((addr, path))
             }
         };
-        let outcome = measure(&client, &repo, commits, hook.as_ref(), &mut controllers).await;
+        let poll_interval = poll
+            .map(|p| weir_api::duration::parse(p).with_context(|| format!("--poll {p:?}")))
+            .transpose()?;
+        let outcome = measure(
+            &client,
+            &repo,
+            commits,
+            hook.as_ref(),
+            poll_interval,
+            &mut controllers,
+        )
+        .await;
         controllers.terminate().await;
         let mut samples = outcome.with_context(|| {
             format!("controller logs in {}", dir.path().join("logs").display())
@@ -92,6 +104,7 @@ async fn measure(
     repo: &ServedRepo,
     commits: usize,
     hook: Option<&(std::net::SocketAddr, String)>,
+    poll: Option<Duration>,
     controllers: &mut Controllers,
 ) -> Result<Vec<Duration>> {
     let api = Api::<Apply>::namespaced(client.clone(), NAMESPACE);
@@ -121,6 +134,15 @@ async fn measure(
     wait_for(&repo.head, controllers).await?;
     let mut samples = Vec::with_capacity(commits);
     for i in 1..=commits {
+        // Polling: commit at a random point of the fetch cycle, as real pushes do; right after
+        // the previous arrival every commit would wait one whole interval.
+        if let Some(interval) = poll {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default();
+            tokio::time::sleep(interval.mul_f64(f64::from(nanos) / 1e9)).await;
+        }
         let commit = repo.commit(
             pipeline::MESSAGE_FILE,
             &pipeline::message_yaml(&format!("commit {i}")),

@@ -161,11 +161,15 @@ async fn keep_running(dir: &Path, running: &Running) -> Result<()> {
         .unwrap_or_default();
     println!("running until Ctrl-C. In another shell:");
     println!("  export KUBECONFIG={kubeconfig}");
-    println!("  kubectl -n {NAMESPACE} get gitrepositories,renders,applies");
+    println!("  kubectl -n {NAMESPACE} get gitrepositories,renders,applies,receivers");
     println!("  kubectl -n {NAMESPACE} get all,configmaps,ingresses");
     println!(
-        "  git clone {} # push to it and watch it arrive",
+        "  git clone {}  # commit, push, then:",
         dir.join("git").join(pipeline::EXAMPLES_REPO).display()
+    );
+    println!(
+        "  kubectl -n {NAMESPACE} annotate --overwrite gitrepository/{NAME} {}=\"$(date +%s)\"",
+        weir_api::reconcile::REQUESTED_AT_ANNOTATION
     );
     println!("  logs: {}/logs", dir.display());
     crate::wait_for_shutdown().await
@@ -233,7 +237,7 @@ async fn pipeline_demo(
         .as_ref()
         .and_then(Controllers::webhook_addr)
     {
-        Some(addr) => Some((addr, pipeline::create_receiver(&client).await?)),
+        Some(addr) => Some((addr, pipeline::create_receiver(&client, root).await?)),
         None => None,
     };
     println!(

@@ -432,33 +432,33 @@ pub async fn create_example_objects(
 /// The example Receiver's shared secret (local only: no secrecy needed).
 const TOKEN: &str = "weir-example-token";
 
-/// Creates the token Secret and a `generic-hmac` Receiver for the example's GitRepository;
-/// returns its `status.webhookPath` once it is Ready.
-pub async fn create_receiver(client: &Client) -> Result<String> {
+/// Creates the Receiver of `examples/weir/receiver.yaml` (generic-hmac, for the example's
+/// GitRepository) and its token Secret; returns its `status.webhookPath` once it is Ready.
+pub async fn create_receiver(client: &Client, root: &Path) -> Result<String> {
     use k8s_openapi::{ByteString, api::core::v1::Secret};
     use kube::api::{ObjectMeta, PostParams};
     use weir_api::Receiver;
+    let path = root.join("examples/weir/receiver.yaml");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let receiver: Receiver =
+        serde_yaml::from_str(&text).with_context(|| format!("{}", path.display()))?;
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some("webhook-token".into()),
+            name: Some(receiver.spec.secret_ref.name.clone()),
             ..ObjectMeta::default()
         },
-        data: Some([("token".to_owned(), ByteString(TOKEN.into()))].into()),
+        data: Some(
+            [(
+                weir_api::receiver::TOKEN_KEY.to_owned(),
+                ByteString(TOKEN.into()),
+            )]
+            .into(),
+        ),
         ..Secret::default()
     };
     Api::<Secret>::namespaced(client.clone(), NAMESPACE)
         .create(&PostParams::default(), &secret)
         .await?;
-    let receiver: Receiver = serde_json::from_value(serde_json::json!({
-        "apiVersion": "source.weir.dev/v1alpha1",
-        "kind": "Receiver",
-        "metadata": { "name": NAME, "namespace": NAMESPACE },
-        "spec": {
-            "type": "generic-hmac",
-            "resources": [{ "kind": "GitRepository", "name": NAME }],
-            "secretRef": { "name": "webhook-token" },
-        },
-    }))?;
     let api = Api::<Receiver>::namespaced(client.clone(), NAMESPACE);
     api.create(&PostParams::default(), &receiver).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
