@@ -16,7 +16,7 @@ pub struct Config {
     pub storage_path: PathBuf,
     /// `--storage-addr`: where the artifact server listens.
     pub storage_addr: String,
-    /// `--storage-adv-addr`: the host[:port] consumers reach the artifact server at; default
+    /// `--storage-adv-addr`: the `host[:port]` consumers reach the artifact server at; default
     /// the address the server is bound to.
     pub storage_adv_addr: Option<String>,
     /// `--concurrent`: reconciles in parallel.
