@@ -319,7 +319,12 @@ async fn render_controller_killed_mid_render_converges() {
     env.app("10m").await;
     env.apply_ready_at("app", &first).await;
 
-    let second = env.commit(&many_config_maps(20..120, 2), "generation 2");
+    // A large file beside the manifests: the render-controller downloads, verifies and
+    // unpacks the whole source artifact, which keeps the render in progress long enough for
+    // the kill to land inside it.
+    let mut files = many_config_maps(20..120, 2);
+    files.push(("data/blob.txt".to_owned(), pseudo_random_text(8 << 20)));
+    let second = env.commit(&files, "generation 2 and a large file");
     let renders = env.renders.clone();
     let message = format!("rendering revision '{second}'");
     let after = env
@@ -413,21 +418,6 @@ async fn source_controller_killed_mid_fetch_converges() {
         "storage holds something besides complete artifacts: {names:?}"
     );
     env.done("source-controller SIGKILL mid-fetch");
-}
-
-/// `len` bytes of hex digits from a fixed xorshift sequence: incompressible enough that
-/// packing takes a while, reproducible.
-fn pseudo_random_text(len: usize) -> String {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = String::with_capacity(len + 16);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push_str(&format!("{x:016x}"));
-    }
-    out.truncate(len);
-    out
 }
 
 /// Artifact servers restart: consumers that failed to download while a producer was down

@@ -646,3 +646,18 @@ pub fn github_signature(token: &str, body: &[u8]) -> String {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
 }
+
+/// `len` bytes of hex digits from a fixed xorshift sequence: incompressible enough that
+/// packing takes a while, reproducible.
+pub fn pseudo_random_text(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(&format!("{x:016x}"));
+    }
+    out.truncate(len);
+    out
+}
