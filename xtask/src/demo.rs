@@ -189,18 +189,31 @@ async fn pipeline_demo(
     let t = Instant::now();
     let root_owned = root.to_owned();
     let release = flags.release;
+    let profile = if release { "release" } else { "debug" };
+    if !root
+        .join("target")
+        .join(profile)
+        .join("weir-apply-controller")
+        .is_file()
+    {
+        println!("  first run: compiling the controllers ({profile}), a few minutes…");
+    }
     let bin_dir =
         tokio::task::spawn_blocking(move || pipeline::build_controllers(&root_owned, release))
             .await??;
-    step(
-        &format!(
-            "controllers built ({})",
-            if release { "release" } else { "debug" }
-        ),
-        t.elapsed(),
-    );
+    step(&format!("controllers built ({profile})"), t.elapsed());
 
     let t = Instant::now();
+    if !weir_testenv::binaries::bin_dir()
+        .join("kube-apiserver")
+        .is_file()
+    {
+        pipeline::require_programs(&["go"])?;
+        println!(
+            "  first run: building etcd and kube-apiserver into {} (several minutes)…",
+            weir_testenv::binaries::bin_dir().display()
+        );
+    }
     let plane = ControlPlane::start(ControlPlaneOptions {
         dir: Some(dir.join("cluster")),
         ..ControlPlaneOptions::default()
