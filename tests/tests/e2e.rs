@@ -346,7 +346,17 @@ async fn render_controller_killed_mid_render_converges() {
     assert_eq!(held.last_applied_revision.as_deref(), Some(first.as_str()));
 
     env.pipeline.render.restart().await.unwrap();
-    env.render_ready_at("app", &second).await;
+    let render = env.render_ready_at("app", &second).await;
+    let artifact = render.status.unwrap().artifact.unwrap();
+    let (code, body) = http_get(&artifact.url).await.unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(body.len() as i64, artifact.size.unwrap_or_default());
+    assert_storage_complete(
+        env.pipeline.render.storage_dir().unwrap(),
+        "render",
+        &env.ns,
+        &artifact,
+    );
     let applied = env.apply_ready_at("app", &second).await;
     assert_converged(&env, &applied, &expected_config_maps(20..120, 2)).await;
     env.done("render-controller SIGKILL mid-render");
@@ -394,28 +404,11 @@ async fn source_controller_killed_mid_fetch_converges() {
     let (code, body) = http_get(&artifact.url).await.unwrap();
     assert_eq!(code, 200);
     assert_eq!(body.len() as i64, artifact.size.unwrap_or_default());
-    let dir = env
-        .pipeline
-        .source
-        .storage_dir()
-        .unwrap()
-        .join("gitrepository")
-        .join(&env.ns)
-        .join("app");
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    let digest = artifact.digest.trim_start_matches("sha256:");
-    assert!(
-        names.iter().any(|n| n == &format!("{digest}.tar.gz")),
-        "{names:?}"
-    );
-    assert!(
-        names
-            .iter()
-            .all(|n| n.len() == 64 + ".tar.gz".len() && n.ends_with(".tar.gz")),
-        "storage holds something besides complete artifacts: {names:?}"
+    assert_storage_complete(
+        env.pipeline.source.storage_dir().unwrap(),
+        "gitrepository",
+        &env.ns,
+        &artifact,
     );
     env.done("source-controller SIGKILL mid-fetch");
 }
@@ -725,4 +718,32 @@ async fn every_controller_exits_cleanly_on_sigterm() {
         assert!(!process.is_running());
     }
     env.done("SIGTERM");
+}
+
+/// Asserts that the storage directory of object `app` of `kind` holds `artifact` and nothing but
+/// complete artifacts (`<sha256>.tar.gz`): a kill mid-write leaves no partial file behind.
+fn assert_storage_complete(
+    storage: &std::path::Path,
+    kind: &str,
+    ns: &str,
+    artifact: &weir_api::Artifact,
+) {
+    let dir = storage.join(kind).join(ns).join("app");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let digest = artifact.digest.trim_start_matches("sha256:");
+    assert!(
+        names.iter().any(|n| n == &format!("{digest}.tar.gz")),
+        "{} lacks the current artifact: {names:?}",
+        dir.display()
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| n.len() == 64 + ".tar.gz".len() && n.ends_with(".tar.gz")),
+        "{} holds something besides complete artifacts: {names:?}",
+        dir.display()
+    );
 }
