@@ -4,6 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use weir_artifact::Retention;
 use weir_git::PackLimits;
+use weir_runtime::leader::ElectionOptions;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -39,6 +40,9 @@ pub struct Config {
     pub webhook_addr: Option<String>,
     /// `--no-cross-namespace-refs`: a Receiver may only trigger objects in its own namespace.
     pub no_cross_namespace_refs: bool,
+    /// `--leader-elect` and `--leader-election-*`: reconcile only while holding the Lease
+    /// (default off; Lease [`LEASE_NAME`] in `POD_NAMESPACE` or `weir-system`).
+    pub leader_election: ElectionOptions,
 }
 
 impl Default for Config {
@@ -58,9 +62,13 @@ impl Default for Config {
             default_timeout: Duration::from_secs(60),
             webhook_addr: None,
             no_cross_namespace_refs: false,
+            leader_election: ElectionOptions::new(LEASE_NAME),
         }
     }
 }
+
+/// Default name of the leader-election Lease.
+pub const LEASE_NAME: &str = "weir-source-controller";
 
 /// The default of `--webhook-addr`.
 pub const DEFAULT_WEBHOOK_ADDR: &str = ":9292";
@@ -84,6 +92,12 @@ weir-source-controller [flags]
   --default-timeout DURATION        Git timeout when spec.timeout is unset (default 60s)
   --webhook-addr ADDR               Receiver webhook listener (default :9292; 0 or empty disables)
   --no-cross-namespace-refs         Receivers may only trigger objects in their own namespace
+  --leader-elect                    reconcile only while holding the Lease (default off)
+  --leader-election-namespace NS    namespace of the Lease (default $POD_NAMESPACE or weir-system)
+  --leader-election-id NAME         name of the Lease (default weir-source-controller)
+  --leader-election-lease-duration DURATION  (default 15s)
+  --leader-election-renew-deadline DURATION  (default 10s)
+  --leader-election-retry-period DURATION    (default 2s)
 ";
 
 impl Config {
@@ -102,17 +116,22 @@ impl Config {
             if flag == "--help" || flag == "-h" {
                 return Err(USAGE.to_owned());
             }
-            if flag == "--no-cross-namespace-refs" {
-                config.no_cross_namespace_refs = match inline.as_deref() {
-                    None | Some("true") => true,
-                    Some("false") => false,
-                    Some(other) => {
-                        return Err(format!(
-                            "--no-cross-namespace-refs: {other:?} is not true or false"
-                        ));
-                    }
-                };
-                continue;
+            // A boolean flag takes no separate value: `--flag` or `--flag=true|false`.
+            let boolean = |v: Option<&str>| match v {
+                None | Some("true") => Ok(true),
+                Some("false") => Ok(false),
+                Some(other) => Err(format!("{flag}: {other:?} is not true or false")),
+            };
+            match flag.as_str() {
+                "--no-cross-namespace-refs" => {
+                    config.no_cross_namespace_refs = boolean(inline.as_deref())?;
+                    continue;
+                }
+                "--leader-elect" => {
+                    config.leader_election.enabled = boolean(inline.as_deref())?;
+                    continue;
+                }
+                _ => {}
             }
             let mut value = || {
                 inline
@@ -151,9 +170,24 @@ impl Config {
                     let addr = value()?;
                     config.webhook_addr = (!addr.is_empty() && addr != "0").then_some(addr);
                 }
+                "--leader-election-namespace" => config.leader_election.namespace = value()?,
+                "--leader-election-id" => config.leader_election.id = value()?,
+                "--leader-election-lease-duration" => {
+                    config.leader_election.lease_duration = duration(value()?)?
+                }
+                "--leader-election-renew-deadline" => {
+                    config.leader_election.renew_deadline = duration(value()?)?
+                }
+                "--leader-election-retry-period" => {
+                    config.leader_election.retry_period = duration(value()?)?
+                }
                 other => return Err(format!("unknown flag {other} (see --help)")),
             }
         }
+        config
+            .leader_election
+            .validate()
+            .map_err(|e| e.to_string())?;
         Ok(config)
     }
 }
@@ -181,6 +215,34 @@ mod tests {
         assert_eq!(c.concurrent, 8);
         assert_eq!(c.retention.max_age, Duration::from_secs(600));
         assert_eq!(c.storage_adv_addr.as_deref(), Some("svc.ns"));
+    }
+
+    #[test]
+    fn leader_election_flags() {
+        let off = parse(&[]).unwrap().leader_election;
+        assert!(!off.enabled);
+        assert_eq!(off.id, LEASE_NAME);
+        let on = parse(&[
+            "--leader-elect",
+            "--leader-election-namespace=ops",
+            "--leader-election-id",
+            "src",
+            "--leader-election-lease-duration=30s",
+        ])
+        .unwrap()
+        .leader_election;
+        assert!(on.enabled);
+        assert_eq!((on.namespace.as_str(), on.id.as_str()), ("ops", "src"));
+        assert_eq!(on.lease_duration, Duration::from_secs(30));
+        assert!(
+            !parse(&["--leader-elect=false"])
+                .unwrap()
+                .leader_election
+                .enabled
+        );
+        let e = parse(&["--leader-elect", "--leader-election-renew-deadline=20s"]).unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(parse(&["--leader-elect=maybe"]).is_err());
     }
 
     #[test]

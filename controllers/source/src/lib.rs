@@ -25,7 +25,7 @@ use kube::{
 use tokio::sync::watch;
 use weir_api::{GitRepository, Receiver};
 use weir_artifact::Storage;
-use weir_runtime::{metrics::Metrics, probes};
+use weir_runtime::{leader, metrics::Metrics, probes};
 
 pub use config::Config;
 pub use error::Error;
@@ -38,15 +38,22 @@ pub struct Running {
     pub storage_addr: std::net::SocketAddr,
     /// Where the Receiver webhook server listens; `None` when disabled.
     pub webhook_addr: Option<std::net::SocketAddr>,
+    /// Our `holderIdentity` in the Lease, with `--leader-elect`.
+    pub leader_identity: Option<String>,
     stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_servers: watch::Sender<bool>,
+    reconciler: tokio::task::JoinHandle<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops reconciling and serving, and waits for in-flight reconciles to finish.
+    /// Stops reconciling (waiting for in-flight reconciles), releases the Lease when leading,
+    /// then stops serving artifacts, webhooks and probes.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        let _ = self.reconciler.await;
+        let _ = self.stop_servers.send(true);
+        for task in self.servers {
             let _ = task.await;
         }
     }
@@ -55,7 +62,7 @@ impl Running {
 /// Completes once `stop` is sent. Spelled out (not `async fn`) to state the `Send + Sync`
 /// bounds that `Controller::graceful_shutdown_on` requires.
 #[allow(clippy::manual_async_fn)]
-fn stopped(
+pub(crate) fn stopped(
     mut rx: watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
     async move {
@@ -63,8 +70,20 @@ fn stopped(
     }
 }
 
-/// Starts the controller, its artifact server and its probe endpoints.
+/// Starts the controller, its artifact server, its webhook server and its probe endpoints.
+///
+/// With `--leader-elect` ([`Config::leader_election`]) the artifact server, the webhook server
+/// and the probes start at once and keep serving whoever leads (a standby is Ready, serves the
+/// artifacts it stored and accepts webhooks), while the GitRepository and Receiver reconcile
+/// loops run only while this process holds the Lease
+/// ([`weir_runtime::leader::run_while_leader`]); after losing it the process stops reconciling
+/// and campaigns again.
 pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
+    let elector = config
+        .leader_election
+        .elector(client.clone())
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    let leader_identity = elector.as_ref().map(|e| e.identity().to_owned());
     let storage = Storage::new(&config.storage_path, config.retention.clone())
         .map_err(|e| Error::Startup(e.to_string()))?;
     let storage_listener = probes::bind(&config.storage_addr, "artifact server")
@@ -85,10 +104,11 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
     let metrics = Metrics::new();
     let ready = probes::Readiness::default();
     let (stop, stop_rx) = watch::channel(false);
+    let (stop_servers, servers_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
     let root = storage.root().to_owned();
-    let rx = stop_rx.clone();
+    let rx = servers_rx.clone();
     tasks.push(tokio::spawn(async move {
         if let Err(e) = weir_artifact::server::serve(storage_listener, root, stopped(rx)).await {
             tracing::error!(error = %e, "artifact server failed");
@@ -105,58 +125,69 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
             listener,
             metrics.clone(),
             ready.clone(),
-            stopped(stop_rx.clone()),
+            stopped(servers_rx.clone()),
         )));
     }
 
-    let context = Arc::new(reconcile::Context {
-        client: client.clone(),
-        storage,
-        base_url: base_url.clone(),
-        metrics,
-        recorder: Recorder::new(client.clone(), "weir-source-controller".into()),
-        limits: config.limits.clone(),
-        default_timeout: config.default_timeout,
-    });
     let mut watch_config = watcher::Config::default();
     if let Some(selector) = &config.watch_label_selector {
         watch_config = watch_config.labels(selector);
     }
-    let webhook_addr = start_webhook(&client, &config, &watch_config, &stop_rx, &mut tasks).await?;
-    let receivers = Arc::new(receiver::Context {
-        client: client.clone(),
-        recorder: Recorder::new(client.clone(), "weir-source-controller".into()),
-        metrics: context.metrics.clone(),
-        no_cross_namespace_refs: config.no_cross_namespace_refs,
-    });
-    tasks.push(tokio::spawn(receiver::run(
-        receivers,
-        watch_config.clone(),
-        config.concurrent,
-        stopped(stop_rx.clone()),
-    )));
+    let webhook_addr =
+        start_webhook(&client, &config, &watch_config, &servers_rx, &mut tasks).await?;
 
-    let api: Api<GitRepository> = Api::all(client);
-    let controller = Controller::new(api, watch_config)
-        .with_config(controller::Config::default().concurrency(config.concurrent))
-        .graceful_shutdown_on(stopped(stop_rx));
+    // One term of reconciling: built afresh for every leadership, ended when `over` turns true.
+    let term = {
+        let base_url = base_url.clone();
+        move |over: watch::Receiver<bool>| {
+            let context = Arc::new(reconcile::Context {
+                client: client.clone(),
+                storage: storage.clone(),
+                base_url: base_url.clone(),
+                metrics: metrics.clone(),
+                recorder: Recorder::new(client.clone(), "weir-source-controller".into()),
+                limits: config.limits.clone(),
+                default_timeout: config.default_timeout,
+            });
+            let receivers = Arc::new(receiver::Context {
+                client: client.clone(),
+                recorder: Recorder::new(client.clone(), "weir-source-controller".into()),
+                metrics: metrics.clone(),
+                no_cross_namespace_refs: config.no_cross_namespace_refs,
+            });
+            let receiver_loop = receiver::run(
+                receivers,
+                watch_config.clone(),
+                config.concurrent,
+                over.clone(),
+            );
+            let api: Api<GitRepository> = Api::all(client.clone());
+            let controller = Controller::new(api, watch_config.clone())
+                .with_config(controller::Config::default().concurrency(config.concurrent))
+                .graceful_shutdown_on(stopped(over.clone()));
+            let store = controller.store();
+            async move {
+                let results =
+                    controller.run(reconcile::reconcile, reconcile::error_policy, context);
+                futures::future::join(
+                    leader::drive_controller(store, results, over),
+                    receiver_loop,
+                )
+                .await;
+            }
+        }
+    };
     ready.set(true);
-    tasks.push(tokio::spawn(async move {
-        controller
-            .run(reconcile::reconcile, reconcile::error_policy, context)
-            .for_each(|result| async move {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "reconcile error");
-                }
-            })
-            .await;
-    }));
+    let reconciler = tokio::spawn(leader::run_while_leader(elector, stop_rx, term));
     Ok(Running {
         base_url,
         storage_addr,
         webhook_addr,
+        leader_identity,
         stop,
-        tasks,
+        stop_servers,
+        reconciler,
+        servers: tasks,
     })
 }
 

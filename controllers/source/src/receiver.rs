@@ -21,7 +21,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use k8s_openapi::{
     api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
 };
@@ -263,20 +262,22 @@ async fn publish(ctx: &Context, obj: &Receiver, reason: &str, note: &str) {
     }
 }
 
-/// Runs the Receiver controller until `shutdown` completes: Receivers matching `watch_config`,
-/// and every Secret change mapped to the Receivers in its namespace that name it.
+/// Runs the Receiver controller until `over` turns true: Receivers matching `watch_config`,
+/// and every Secret change mapped to the Receivers in its namespace that name it. In-flight
+/// reconciles finish first ([`weir_runtime::leader::drive_controller`]).
 pub async fn run(
     ctx: Arc<Context>,
     watch_config: watcher::Config,
     concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    over: tokio::sync::watch::Receiver<bool>,
 ) {
     let client = ctx.client.clone();
     let controller = Controller::new(Api::<Receiver>::all(client.clone()), watch_config);
     let store = controller.store();
+    let own = controller.store();
     // Metadata only: the controller never holds other Secrets' data.
     let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client);
-    controller
+    let results = controller
         .watches(
             secrets,
             watcher::Config::default(),
@@ -295,14 +296,9 @@ pub async fn run(
             },
         )
         .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "receiver reconcile error");
-            }
-        })
-        .await;
+        .graceful_shutdown_on(crate::stopped(over.clone()))
+        .run(reconcile, error_policy, ctx);
+    weir_runtime::leader::drive_controller(own, results, over).await;
 }
 
 #[cfg(test)]
