@@ -410,6 +410,28 @@ fn deployments_are_hardened_probed_sized_and_served() {
     );
 }
 
+#[test]
+fn deployment_args_are_accepted_by_each_controller() {
+    let objects = build("default");
+    let args = |app: &str| expanded_args(container(find(&objects, "Deployment", app)), NAMESPACE);
+    let source = weir_source_controller::Config::from_args(args("source-controller"))
+        .unwrap_or_else(|e| panic!("source-controller: {e}"));
+    assert_eq!(
+        source.storage_adv_addr.as_deref(),
+        Some("source-controller.weir-system.svc.cluster.local.")
+    );
+    assert_eq!(source.webhook_addr.as_deref(), Some(":9292"));
+    assert!(source.leader_election.enabled);
+    let render = weir_render_controller::Config::from_args(args("render-controller"))
+        .unwrap_or_else(|e| panic!("render-controller: {e}"));
+    assert!(render.leader_election.enabled);
+    assert_eq!(render.storage_path, PathBuf::from("/data"));
+    let apply = weir_apply_controller::Config::from_args(args("apply-controller"))
+        .unwrap_or_else(|e| panic!("apply-controller: {e}"));
+    assert!(apply.leader_election.enabled);
+    assert_eq!(apply.default_service_account, None);
+}
+
 /// `svc` exposes `port` and sends it to `container_port` of `deployment`'s pods.
 fn assert_service_reaches(svc: &Value, deployment: &Value, port: u64, container_port: u64) {
     let pod_labels = deployment
@@ -887,6 +909,21 @@ fn local_args(dir: &str, app: &str, storage: &Path, shard: &str) -> Vec<String> 
     args
 }
 
+/// Lease `name` in weir-system is held by `identity`.
+async fn assert_leading(admin: &Client, name_: &str, identity: Option<&String>) {
+    let identity = identity.expect("leader election is on (--leader-elect=true)");
+    let lease =
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(admin.clone(), NAMESPACE)
+            .get(name_)
+            .await
+            .unwrap();
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_ref(),
+        Some(identity),
+        "{name_}"
+    );
+}
+
 /// POSTs an empty JSON body to `path` on `addr`; returns the raw HTTP response.
 async fn post(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1076,6 +1113,25 @@ async fn installed_rbac_is_enough_for_each_controller() {
         .await
         .unwrap();
     assert_eq!(cm.data.unwrap()["greeting"], "hello");
+    // Each controller holds its Lease in weir-system (taken with its leader-election Role).
+    assert_leading(
+        &admin,
+        "weir-source-controller",
+        source.leader_identity.as_ref(),
+    )
+    .await;
+    assert_leading(
+        &admin,
+        "weir-render-controller",
+        render.leader_identity.as_ref(),
+    )
+    .await;
+    assert_leading(
+        &admin,
+        "weir-apply-controller",
+        apply.leader_identity.as_ref(),
+    )
+    .await;
     // The finalizers were added by the controllers' own identities.
     assert!(
         repos.get("repo").await.unwrap().finalizers().len() == 1,
