@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use weir_artifact::Retention;
-use weir_runtime::leader::ElectionOptions;
+use weir_runtime::{
+    flags::{Common, Flags},
+    leader::ElectionOptions,
+};
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -95,69 +98,32 @@ impl Config {
     /// Parses `--flag value` and `--flag=value` arguments; the error is one readable line.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
         let mut config = Config::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-                None => (arg.clone(), None),
+        let mut flags = Flags::new(args, USAGE);
+        while let Some(flag) = flags.next_flag()? {
+            let common = Common {
+                concurrent: &mut config.concurrent,
+                leader_election: &mut config.leader_election,
             };
-            if flag == "--help" || flag == "-h" {
-                return Err(USAGE.to_owned());
+            if flags.common(&flag, common)? {
+                continue;
             }
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or_else(|| format!("flag {flag} needs a value"))
-            };
-            let duration =
-                |v: String| weir_api::duration::parse(&v).map_err(|e| format!("{flag}: {e}"));
-            let number = |v: String| {
-                v.parse::<u64>()
-                    .map_err(|_| format!("{flag}: {v:?} is not a number"))
-            };
-            // A boolean flag takes no separate value: `--flag` or `--flag=true|false`.
-            let boolean = |v: Option<&str>| match v {
-                None | Some("true") => Ok(true),
-                Some("false") => Ok(false),
-                Some(other) => Err(format!("{flag}: {other:?} is not true or false")),
-            };
-            match flag.as_str() {
-                "--metrics-addr" => config.metrics_addr = value()?,
-                "--health-addr" => config.health_addr = value()?,
-                "--storage-path" => config.storage_path = PathBuf::from(value()?),
-                "--storage-addr" => config.storage_addr = value()?,
-                "--storage-adv-addr" => config.storage_adv_addr = Some(value()?),
-                "--concurrent" => {
-                    config.concurrent = u16::try_from(number(value()?)?)
-                        .map_err(|_| "--concurrent: too large".to_owned())?
-                        .max(1)
-                }
-                "--watch-label-selector" => config.watch_label_selector = Some(value()?),
-                "--no-cross-namespace-refs" => {
-                    config.no_cross_namespace_refs = boolean(inline.as_deref())?
-                }
-                "--leader-elect" => config.leader_election.enabled = boolean(inline.as_deref())?,
-                "--leader-election-namespace" => config.leader_election.namespace = value()?,
-                "--leader-election-id" => config.leader_election.id = value()?,
-                "--leader-election-lease-duration" => {
-                    config.leader_election.lease_duration = duration(value()?)?
-                }
-                "--leader-election-renew-deadline" => {
-                    config.leader_election.renew_deadline = duration(value()?)?
-                }
-                "--leader-election-retry-period" => {
-                    config.leader_election.retry_period = duration(value()?)?
-                }
-                "--log-level" => config.log_level = value()?,
-                "--log-format" => config.log_format = value()?,
+            match flag.name() {
+                "--metrics-addr" => config.metrics_addr = flags.value(&flag)?,
+                "--health-addr" => config.health_addr = flags.value(&flag)?,
+                "--storage-path" => config.storage_path = PathBuf::from(flags.value(&flag)?),
+                "--storage-addr" => config.storage_addr = flags.value(&flag)?,
+                "--storage-adv-addr" => config.storage_adv_addr = Some(flags.value(&flag)?),
+                "--watch-label-selector" => config.watch_label_selector = Some(flags.value(&flag)?),
+                "--no-cross-namespace-refs" => config.no_cross_namespace_refs = flag.boolean()?,
+                "--log-level" => config.log_level = flags.value(&flag)?,
+                "--log-format" => config.log_format = flags.value(&flag)?,
                 "--artifact-retention-records" => {
-                    config.retention.max_history = number(value()?)? as usize
+                    config.retention.max_history = flags.number(&flag)? as usize
                 }
-                "--artifact-retention-ttl" => config.retention.max_age = duration(value()?)?,
-                "--max-source-size" => config.max_source_bytes = number(value()?)?,
-                "--max-unpacked-size" => config.max_unpacked_bytes = number(value()?)?,
-                other => return Err(format!("unknown flag {other} (see --help)")),
+                "--artifact-retention-ttl" => config.retention.max_age = flags.duration(&flag)?,
+                "--max-source-size" => config.max_source_bytes = flags.number(&flag)?,
+                "--max-unpacked-size" => config.max_unpacked_bytes = flags.number(&flag)?,
+                _ => return Err(flag.unknown()),
             }
         }
         config
