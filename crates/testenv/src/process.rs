@@ -358,7 +358,9 @@ impl ProcessOptions {
 pub struct ControllerProcess {
     controller: Controller,
     program: PathBuf,
-    args: Vec<String>,
+    log_level: String,
+    watch_label_selector: Option<String>,
+    extra_args: Vec<String>,
     env: Vec<(String, String)>,
     kubeconfig: PathBuf,
     health: SocketAddr,
@@ -370,6 +372,10 @@ pub struct ControllerProcess {
     temp: Option<tempfile::TempDir>,
     child: Option<Child>,
     starts: u32,
+    /// Length of the log when the current process was started.
+    launched_at: u64,
+    /// Whether the process was ready once (its ports are then kept for good).
+    was_ready: bool,
 }
 
 impl std::fmt::Debug for ControllerProcess {
@@ -420,68 +426,34 @@ impl ControllerProcess {
         if let Some(dir) = &storage_dir {
             fs::create_dir_all(dir).map_err(io("creating", dir))?;
         }
-        let health = free_addr()?;
-        let metrics = free_addr()?;
-        let storage_addr = if controller.serves_artifacts() {
-            Some(free_addr()?)
-        } else {
-            None
-        };
         let mut flags = options.listeners.clone();
         for flag in controller.listener_flags() {
             if !flags.iter().any(|f| f == flag) && accepts_flag(&program, flag) {
                 flags.push((*flag).to_owned());
             }
         }
-        let mut listeners = Vec::new();
-        for flag in &flags {
-            listeners.push((flag.clone(), free_addr()?));
-        }
-
-        let mut args = vec![
-            "--log-format".to_owned(),
-            "json".to_owned(),
-            "--log-level".to_owned(),
-            options.log_level.clone(),
-            "--health-addr".to_owned(),
-            health.to_string(),
-            "--metrics-addr".to_owned(),
-            metrics.to_string(),
-        ];
-        if let (Some(dir), Some(addr)) = (&storage_dir, storage_addr) {
-            args.extend([
-                "--storage-path".to_owned(),
-                dir.display().to_string(),
-                "--storage-addr".to_owned(),
-                addr.to_string(),
-                "--storage-adv-addr".to_owned(),
-                addr.to_string(),
-            ]);
-        }
-        if let Some(selector) = &options.watch_label_selector {
-            args.extend(["--watch-label-selector".to_owned(), selector.clone()]);
-        }
-        for (flag, addr) in &listeners {
-            args.extend([flag.clone(), addr.to_string()]);
-        }
-        args.extend(options.args.iter().cloned());
-
+        let unbound: SocketAddr = ([127, 0, 0, 1], 0).into();
         let mut process = ControllerProcess {
             controller,
             program,
-            args,
+            log_level: options.log_level.clone(),
+            watch_label_selector: options.watch_label_selector.clone(),
+            extra_args: options.args.clone(),
             env: options.env.clone(),
             kubeconfig: options.kubeconfig.clone(),
-            health,
-            metrics,
-            storage_addr,
-            listeners,
+            health: unbound,
+            metrics: unbound,
+            storage_addr: None,
+            listeners: flags.into_iter().map(|f| (f, unbound)).collect(),
             storage_dir,
             log_path,
             temp: Some(temp),
             child: None,
             starts: 0,
+            launched_at: 0,
+            was_ready: false,
         };
+        process.pick_ports()?;
         process.launch()?;
         Ok(process)
     }
@@ -502,8 +474,50 @@ impl ControllerProcess {
     }
 
     /// The full command line's arguments (without the program).
-    pub fn args(&self) -> &[String] {
-        &self.args
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--log-format".to_owned(),
+            "json".to_owned(),
+            "--log-level".to_owned(),
+            self.log_level.clone(),
+            "--health-addr".to_owned(),
+            self.health.to_string(),
+            "--metrics-addr".to_owned(),
+            self.metrics.to_string(),
+        ];
+        if let (Some(dir), Some(addr)) = (&self.storage_dir, self.storage_addr) {
+            args.extend([
+                "--storage-path".to_owned(),
+                dir.display().to_string(),
+                "--storage-addr".to_owned(),
+                addr.to_string(),
+                "--storage-adv-addr".to_owned(),
+                addr.to_string(),
+            ]);
+        }
+        if let Some(selector) = &self.watch_label_selector {
+            args.extend(["--watch-label-selector".to_owned(), selector.clone()]);
+        }
+        for (flag, addr) in &self.listeners {
+            args.extend([flag.clone(), addr.to_string()]);
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+
+    /// Chooses free loopback ports for every listener.
+    fn pick_ports(&mut self) -> Result<()> {
+        self.health = free_addr()?;
+        self.metrics = free_addr()?;
+        self.storage_addr = if self.controller.serves_artifacts() {
+            Some(free_addr()?)
+        } else {
+            None
+        };
+        for (_, addr) in &mut self.listeners {
+            *addr = free_addr()?;
+        }
+        Ok(())
     }
 
     /// Where `/healthz` and `/readyz` are served.
@@ -649,20 +663,35 @@ impl ControllerProcess {
             };
             if let Some(status) = exited {
                 self.child = None;
-                let log = self.log_tail(25);
-                if log.contains("in use") && retries < PORT_RETRIES && Instant::now() < deadline {
+                if self.log_since_launch().contains("in use")
+                    && retries < PORT_RETRIES
+                    && Instant::now() < deadline
+                {
                     retries += 1;
-                    self.note(&format!(
-                        "exited with {status} (port in use); starting again"
-                    ));
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    // Before the first readiness nothing depends on the ports yet: take new
+                    // ones (a port picked as free may have been taken since). Afterwards keep
+                    // them, so published artifact URLs stay valid, and wait for the port.
+                    if self.was_ready {
+                        self.note(&format!(
+                            "exited with {status} (port in use); starting again on the same ports"
+                        ));
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    } else {
+                        self.note(&format!(
+                            "exited with {status} (port in use); starting again on new ports"
+                        ));
+                        self.pick_ports()?;
+                    }
                     self.launch()?;
                     continue;
                 }
                 return Err(self.not_ready(format!("exited with {status}")));
             }
             let last = match probe(self.health, "/readyz").await {
-                Ok(200) => return Ok(()),
+                Ok(200) => {
+                    self.was_ready = true;
+                    return Ok(());
+                }
                 Ok(code) => format!("/readyz answered {code}"),
                 Err(e) => format!("/readyz: {e}"),
             };
@@ -691,13 +720,14 @@ impl ControllerProcess {
             "start #{}: {} {}",
             self.starts,
             self.program.display(),
-            self.args.join(" ")
+            self.args().join(" ")
         ));
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log_path)
             .map_err(io("opening", &self.log_path))?;
+        self.launched_at = log.metadata().map(|m| m.len()).unwrap_or(0);
         let log_err = log.try_clone().map_err(io("opening", &self.log_path))?;
         // `setpriv --pdeathsig KILL` makes the kernel kill the controller when the thread that
         // started it goes away, so a crashed test run leaves nothing behind.
@@ -708,7 +738,7 @@ impl ControllerProcess {
         } else {
             Command::new(&self.program)
         };
-        cmd.args(&self.args)
+        cmd.args(self.args())
             .env("KUBECONFIG", &self.kubeconfig)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -723,6 +753,21 @@ impl ControllerProcess {
         })?;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// What the current process wrote to the log so far (at most the last 64 KiB).
+    fn log_since_launch(&self) -> String {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = fs::File::open(&self.log_path) else {
+            return String::new();
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let from = self.launched_at.max(len.saturating_sub(64 << 10));
+        let mut bytes = Vec::new();
+        if file.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = file.take(64 << 10).read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Appends a harness line to the log, so a reader sees kills and restarts in order.
@@ -898,6 +943,99 @@ mod tests {
         assert!(!newer_than(&dir.path().join("missing"), earlier, 0));
         // A binary that does not exist always needs a build.
         assert!(needs_build(&dir.path().join("no-such-binary")));
+    }
+
+    /// A stand-in controller: serves `/readyz` on `--health-addr` and exits with "Address
+    /// already in use" while the file `busy` exists beside it.
+    const FAKE: &str = r#"#!/usr/bin/env python3
+import http.server, os, sys
+args = sys.argv[1:]
+host, port = args[args.index("--health-addr") + 1].rsplit(":", 1)
+if os.path.exists(os.path.join(os.path.dirname(sys.argv[0]), "busy")):
+    os.remove(os.path.join(os.path.dirname(sys.argv[0]), "busy"))
+    print("health probes on", port, ": Address already in use (os error 98)", flush=True)
+    sys.exit(1)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/readyz" else 404)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+print("started", flush=True)
+http.server.HTTPServer((host, int(port)), H).serve_forever()
+"#;
+
+    #[tokio::test]
+    async fn fake_controller_lifecycle_and_port_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("fake-controller");
+        std::fs::write(&program, FAKE).unwrap();
+        let chmod = Command::new("chmod")
+            .arg("+x")
+            .arg(&program)
+            .status()
+            .unwrap();
+        assert!(chmod.success());
+        let options = ProcessOptions::new("/nonexistent/kubeconfig")
+            .binary(&program)
+            .listener("--extra-addr");
+        // A port conflict before the first readiness: started again on new ports.
+        std::fs::write(dir.path().join("busy"), "").unwrap();
+        let mut p = ControllerProcess::start(Controller::Apply, &options)
+            .await
+            .unwrap();
+        assert_eq!(p.starts(), 2, "{}", p.log_tail(10));
+        assert!(p.log_tail(20).contains("starting again on new ports"));
+        let health = p.health_addr();
+        assert!(p.listener("--extra-addr").is_some());
+        assert!(
+            p.storage_dir().is_none(),
+            "the apply-controller stores nothing"
+        );
+
+        // SIGKILL, then a restart with the same ports; a conflict now keeps them.
+        p.kill().unwrap();
+        assert!(!p.is_running());
+        assert!(probe(health, "/readyz").await.is_err());
+        std::fs::write(dir.path().join("busy"), "").unwrap();
+        p.restart().await.unwrap();
+        assert_eq!(p.health_addr(), health);
+        assert_eq!(p.starts(), 4);
+        assert!(p.log_tail(20).contains("starting again on the same ports"));
+        assert_eq!(probe(health, "/readyz").await, Ok(200));
+
+        // SIGTERM: python dies of the signal (no handler), which the status reports.
+        let status = p.terminate().await.unwrap();
+        assert!(!status.success());
+        assert!(p.terminate().await.is_err(), "nothing left to terminate");
+    }
+
+    #[tokio::test]
+    async fn a_controller_that_exits_is_reported_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("broken-controller");
+        std::fs::write(
+            &program,
+            "#!/bin/sh\necho 'unknown flag --bogus (see --help)' >&2\nexit 2\n",
+        )
+        .unwrap();
+        let chmod = Command::new("chmod")
+            .arg("+x")
+            .arg(&program)
+            .status()
+            .unwrap();
+        assert!(chmod.success());
+        let options = ProcessOptions::new("/nonexistent/kubeconfig").binary(&program);
+        let e = ControllerProcess::start(Controller::Render, &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("weir-render-controller did not become ready"),
+            "{e}"
+        );
+        assert!(e.contains("exited with exit status: 2"), "{e}");
+        assert!(e.contains("unknown flag --bogus"), "{e}");
     }
 
     #[tokio::test]
