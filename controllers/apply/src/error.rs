@@ -155,6 +155,37 @@ impl Failure {
     }
 }
 
+impl From<weir_runtime::sources::ReferenceError> for Failure {
+    /// A reference that cannot be followed only changes with the spec (or the flags): Stalled,
+    /// `AccessDenied` for a refused namespace, `InvalidSpec` otherwise.
+    fn from(e: weir_runtime::sources::ReferenceError) -> Self {
+        let reason = match e {
+            weir_runtime::sources::ReferenceError::CrossNamespace { .. } => {
+                weir_api::conditions::reasons::ACCESS_DENIED
+            }
+            _ => weir_api::conditions::reasons::INVALID_SPEC,
+        };
+        Failure::stalled(reason, e.to_string())
+    }
+}
+
+impl From<weir_runtime::sources::ReadError> for Failure {
+    /// An API error reading the source is transient (`SourceNotReady`); a malformed
+    /// `status.artifact` waits for the producer to publish a good one (`ArtifactFetchFailed`).
+    fn from(e: weir_runtime::sources::ReadError) -> Self {
+        match e {
+            weir_runtime::sources::ReadError::Api { .. } => Failure::transient(
+                weir_api::conditions::reasons::SOURCE_NOT_READY,
+                e.to_string(),
+            ),
+            weir_runtime::sources::ReadError::Malformed { .. } => Failure::persistent(
+                weir_api::conditions::reasons::ARTIFACT_FETCH_FAILED,
+                e.to_string(),
+            ),
+        }
+    }
+}
+
 /// Backup requeue while waiting for a source or dependency (watches normally trigger first).
 const WAITING_RETRY: Duration = Duration::from_secs(15);
 /// Retry delay after a passing fault.

@@ -23,7 +23,7 @@ use kube::{
     runtime::{WatchStreamExt, reflector::ObjectRef, watcher},
 };
 use tokio::{sync::watch, task::JoinHandle};
-use weir_api::Artifact;
+use weir_api::{Artifact, SourceReference};
 
 /// A consumer object, by namespace and name.
 pub type ConsumerKey = (String, String);
@@ -63,6 +63,154 @@ pub fn object_artifact_version(obj: &DynamicObject) -> Option<String> {
 
 fn version(revision: &str, digest: &str) -> String {
     format!("{revision}\n{digest}")
+}
+
+/// The `apiVersion` assumed for a `sourceRef` that names only a kind: weir's own producers.
+/// Any other kind needs its `apiVersion` spelled out.
+pub const DEFAULT_API_VERSIONS: &[(&str, &str)] = &[
+    ("GitRepository", "source.weir.dev/v1alpha1"),
+    ("Render", "render.weir.dev/v1alpha1"),
+];
+
+/// Why a reference cannot be followed. Each is a spec problem (the controllers report it as
+/// Stalled): retrying cannot help until the spec or the controller's flags change.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    /// Another namespace while `--no-cross-namespace-refs` is set (Flux's `AccessDenied`).
+    #[error(
+        "cross-namespace references are not allowed (--no-cross-namespace-refs): {what} in namespace '{namespace}'"
+    )]
+    CrossNamespace {
+        /// What refers (e.g. `sourceRef GitRepository 'app'`).
+        what: String,
+        /// The namespace it points into.
+        namespace: String,
+    },
+    /// A kind weir does not know, without `apiVersion`.
+    #[error("sourceRef.apiVersion is required for kind '{0}'")]
+    MissingApiVersion(String),
+    /// An `apiVersion` that is neither `<group>/<version>` nor `<version>`.
+    #[error("sourceRef.apiVersion '{0}' is not <group>/<version> or <version>")]
+    BadApiVersion(String),
+}
+
+/// The namespace a reference made from `own_namespace` points into; refused when it is another
+/// namespace and cross-namespace references are not allowed. `what` names the reference in the
+/// error.
+pub fn referenced_namespace(
+    own_namespace: &str,
+    referenced: Option<&str>,
+    what: &str,
+    allow_cross_namespace: bool,
+) -> Result<String, ReferenceError> {
+    let namespace = referenced.unwrap_or(own_namespace).to_owned();
+    if namespace != own_namespace && !allow_cross_namespace {
+        return Err(ReferenceError::CrossNamespace {
+            what: what.to_owned(),
+            namespace,
+        });
+    }
+    Ok(namespace)
+}
+
+/// Resolves a `sourceRef` made by a consumer in `namespace` to the source object it names,
+/// whatever its kind.
+pub fn resolve(
+    namespace: &str,
+    reference: &SourceReference,
+    allow_cross_namespace: bool,
+) -> Result<SourceKey, ReferenceError> {
+    let namespace = referenced_namespace(
+        namespace,
+        reference.namespace.as_deref(),
+        &format!("sourceRef {} '{}'", reference.kind, reference.name),
+        allow_cross_namespace,
+    )?;
+    let api_version = match &reference.api_version {
+        Some(v) => v.as_str(),
+        None => DEFAULT_API_VERSIONS
+            .iter()
+            .find(|(kind, _)| *kind == reference.kind)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| ReferenceError::MissingApiVersion(reference.kind.clone()))?,
+    };
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    if version.is_empty()
+        || version.contains('/')
+        || (group.is_empty() && api_version.contains('/'))
+    {
+        return Err(ReferenceError::BadApiVersion(api_version.to_owned()));
+    }
+    Ok(SourceKey {
+        gvk: GroupVersionKind::gvk(group, version, &reference.kind),
+        namespace,
+        name: reference.name.clone(),
+    })
+}
+
+/// What a source holds now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceState {
+    /// The object does not exist.
+    Missing,
+    /// It exists without an artifact.
+    NoArtifact,
+    /// Its artifact.
+    Ready(Artifact),
+}
+
+/// Why a source could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The API call failed (transient: retry).
+    #[error("reading {key}: {source}")]
+    Api {
+        /// The source, as `Kind 'namespace/name'`.
+        key: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// `status.artifact` is there but does not decode (the producer is broken).
+    #[error("{key} has a malformed status.artifact: {source}")]
+    Malformed {
+        /// The source, as `Kind 'namespace/name'`.
+        key: String,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Reads the source object and its `status.artifact`.
+pub async fn read(
+    client: &Client,
+    resource: &ApiResource,
+    key: &SourceKey,
+) -> Result<SourceState, ReadError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &key.namespace, resource);
+    let obj = api
+        .get_opt(&key.name)
+        .await
+        .map_err(|source| ReadError::Api {
+            key: key.to_string(),
+            source,
+        })?;
+    let Some(obj) = obj else {
+        return Ok(SourceState::Missing);
+    };
+    match obj.data.get("status").and_then(|s| s.get("artifact")) {
+        None | Some(serde_json::Value::Null) => Ok(SourceState::NoArtifact),
+        Some(raw) => serde_json::from_value::<Artifact>(raw.clone())
+            .map(SourceState::Ready)
+            .map_err(|source| ReadError::Malformed {
+                key: key.to_string(),
+                source,
+            }),
+    }
 }
 
 /// The source index and the watches behind it, for consumers of kind `K`. Cheap to clone.
@@ -270,5 +418,71 @@ fn remove_reader(
         if set.is_empty() {
             readers.remove(source);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn reference(api_version: Option<&str>, kind: &str, ns: Option<&str>) -> SourceReference {
+        SourceReference {
+            api_version: api_version.map(Into::into),
+            kind: kind.into(),
+            name: "app".into(),
+            namespace: ns.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn defaults_the_api_version_of_weir_kinds_only() {
+        let key = resolve("ns", &reference(None, "Render", None), true).unwrap();
+        assert_eq!(
+            key.gvk,
+            GroupVersionKind::gvk("render.weir.dev", "v1alpha1", "Render")
+        );
+        assert_eq!((key.namespace.as_str(), key.name.as_str()), ("ns", "app"));
+        let git = resolve("ns", &reference(None, "GitRepository", None), true).unwrap();
+        assert_eq!(
+            git.gvk,
+            GroupVersionKind::gvk("source.weir.dev", "v1alpha1", "GitRepository")
+        );
+        let other = resolve(
+            "ns",
+            &reference(Some("example.com/v1"), "Bucket", Some("other")),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            other.gvk,
+            GroupVersionKind::gvk("example.com", "v1", "Bucket")
+        );
+        assert_eq!(other.namespace, "other");
+        let core = resolve("ns", &reference(Some("v1"), "ConfigMap", None), true).unwrap();
+        assert_eq!(core.gvk, GroupVersionKind::gvk("", "v1", "ConfigMap"));
+        assert!(matches!(
+            resolve("ns", &reference(None, "Bucket", None), true),
+            Err(ReferenceError::MissingApiVersion(kind)) if kind == "Bucket"
+        ));
+        for bad in ["a/b/c", "/v1", "example.com/"] {
+            let e = resolve("ns", &reference(Some(bad), "X", None), true).unwrap_err();
+            assert!(matches!(e, ReferenceError::BadApiVersion(_)), "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn cross_namespace_refs_follow_the_flag() {
+        let r = reference(None, "Render", Some("elsewhere"));
+        assert!(resolve("ns", &r, true).is_ok());
+        let denied = resolve("ns", &r, false).unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "cross-namespace references are not allowed (--no-cross-namespace-refs): \
+             sourceRef Render 'app' in namespace 'elsewhere'"
+        );
+        // The same namespace spelled out is not a cross-namespace reference.
+        assert!(resolve("ns", &reference(None, "Render", Some("ns")), false).is_ok());
     }
 }
