@@ -8,6 +8,10 @@
 //! from the first create until every Apply is Ready with the commit applied, plus each release
 //! controller's peak RSS.
 //!
+//! With `--ignore-others` each GitRepository's `spec.ignore` leaves every other application out
+//! of its artifact (Flux's advice for monorepos): without it each of the N artifacts holds all N
+//! applications, and every Render unpacks them all (a base may live anywhere in the repository).
+//!
 //! One namespace for every weir object and workload: the controllers' watches are cluster-wide,
 //! so spreading objects over namespaces changes nothing they do, while creating N namespaces
 //! would add apiserver work that is not weir's. Services are headless because the local control
@@ -77,7 +81,7 @@ fn app_files(n: usize) -> Vec<(String, String)> {
 }
 
 /// Runs one measurement and prints its summary line.
-pub fn mttp(root: &Path, apps: usize, concurrent: usize) -> Result<()> {
+pub fn mttp(root: &Path, apps: usize, concurrent: usize, ignore_others: bool) -> Result<()> {
     if apps == 0 || apps > 9999 {
         bail!("--apps takes a number from 1 to 9999");
     }
@@ -138,7 +142,7 @@ pub fn mttp(root: &Path, apps: usize, concurrent: usize) -> Result<()> {
         .await?;
         controllers.wait_ready().await?;
 
-        let outcome = measure(&client, apps, &url, &commit, &mut controllers).await;
+        let outcome = measure(&client, apps, &url, &commit, ignore_others, &mut controllers).await;
         // Steady state: let requeues and watch bookmarks pass, then read the high-water marks.
         if outcome.is_ok() {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -155,8 +159,9 @@ pub fn mttp(root: &Path, apps: usize, concurrent: usize) -> Result<()> {
                 format!("{short} {:.0} MB", *kb as f64 / 1024.0)
             })
             .collect();
+        let packed = if ignore_others { " (each GitRepository packs only its app)" } else { "" };
         println!(
-            "bench mttp: {apps} apps, --concurrent {concurrent}: created in {:.1} s, all Applies Ready after {:.1} s ({:.1} ms per app); peak RSS {}",
+            "bench mttp: {apps} apps{packed}, --concurrent {concurrent}: created in {:.1} s, all Applies Ready after {:.1} s ({:.1} ms per app); peak RSS {}",
             created.as_secs_f64(),
             all_ready.as_secs_f64(),
             all_ready.as_secs_f64() * 1e3 / apps as f64,
@@ -174,6 +179,7 @@ async fn measure(
     apps: usize,
     url: &str,
     commit: &str,
+    ignore_others: bool,
     controllers: &mut Controllers,
 ) -> Result<(Duration, Duration)> {
     let repos: Api<GitRepository> = Api::namespaced(client.clone(), NAMESPACE);
@@ -244,9 +250,14 @@ async fn measure(
             async move {
                 let name = format!("app-{n:04}");
                 let pp = PostParams::default();
-                let spec = serde_json::from_value(serde_json::json!({
+                let mut spec = serde_json::json!({
                     "url": url, "interval": "1h", "ref": { "branch": "main" }
-                }))?;
+                });
+                if ignore_others {
+                    // gitignore: everything but this app's directory.
+                    spec["ignore"] = format!("/*\n!/apps/\n/apps/*\n!/apps/{name}/\n").into();
+                }
+                let spec = serde_json::from_value(spec)?;
                 repos.create(&pp, &GitRepository::new(&name, spec)).await?;
                 let spec = serde_json::from_value(serde_json::json!({
                     "sourceRef": { "kind": "GitRepository", "name": name },

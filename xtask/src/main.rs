@@ -51,10 +51,11 @@ cargo xtask <command>
                            examples/podinfo, the three controllers, GitRepository → Render → Apply
                            until Ready, then a pushed commit and its push → applied latency
                            (--keep: stay up until Ctrl-C and print the KUBECONFIG to use)
-  bench mttp [--apps N] [--concurrent C]
+  bench mttp [--apps N] [--concurrent C] [--ignore-others]
                            N apps (GitRepository + Render + Apply each, one monorepo over smart
                            HTTP), release controllers: time until all Applies are Ready and each
-                           controller's peak RSS (default 100 apps, --concurrent 4)
+                           controller's peak RSS (default 100 apps, --concurrent 4;
+                           --ignore-others: each artifact holds only its app, via spec.ignore)
   bench webhook [--commits N] [--poll INTERVAL]
                            push → applied latency of the example app over N commits (default 20),
                            each announced by a signed generic-hmac Receiver call (GitRepository
@@ -147,7 +148,9 @@ fn run() -> Result<ExitCode> {
                     .unwrap_or("4")
                     .parse()
                     .context("--concurrent takes a number")?;
-                bench_mttp::mttp(&workspace_root(), apps, concurrent).map(|()| ExitCode::SUCCESS)
+                let ignore_others = rest().contains(&"--ignore-others");
+                bench_mttp::mttp(&workspace_root(), apps, concurrent, ignore_others)
+                    .map(|()| ExitCode::SUCCESS)
             }
             Some(&"webhook") => {
                 let commits = flag_value(&rest(), "--commits")
@@ -158,7 +161,7 @@ fn run() -> Result<ExitCode> {
                 bench_webhook::webhook(&workspace_root(), commits, poll).map(|()| ExitCode::SUCCESS)
             }
             _ => bail!(
-                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K] | mttp [--apps N] [--concurrent C] | webhook [--commits N] [--poll INTERVAL]"
+                "usage: cargo xtask bench source | source-scale [--objects N] | render [--apps N] [--corpus DIR] | render-scale [--objects N] | apply [--objects N] | apply-scale [--objects N] [--per-repo K] | mttp [--apps N] [--concurrent C] [--ignore-others] | webhook [--commits N] [--poll INTERVAL]"
             ),
         },
         Some("help" | "--help" | "-h") | None => {
