@@ -623,12 +623,15 @@ async fn receiver_webhook_applies_a_push_at_once() {
     .await
     .unwrap();
     assert_eq!(code, 401, "{answer}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Its effect would be a reconcile request on the GitRepository. (Checking the artifact
+    // revision instead would be racy: any incidental reconcile, such as a watch re-list, fetches
+    // the new commit.)
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let repo = env.repos.get("app").await.unwrap();
     assert_eq!(
-        repo.status.unwrap().artifact.unwrap().revision,
-        first,
-        "a refused delivery must not trigger a fetch"
+        weir_api::reconcile::requested_at(&repo.metadata),
+        None,
+        "a refused delivery must not request a reconcile"
     );
 
     // The signed delivery brings the commit onto the cluster at once.
@@ -639,6 +642,15 @@ async fn receiver_webhook_applies_a_push_at_once() {
     assert_eq!(code, 200, "{answer}");
     env.apply_ready_at("app", &blue).await;
     let took = sent.elapsed();
+    let repo = env.repos.get("app").await.unwrap();
+    let requested = weir_api::reconcile::requested_at(&repo.metadata)
+        .expect("the delivery requested a reconcile")
+        .to_owned();
+    assert_eq!(
+        repo.status.unwrap().last_handled_reconcile_at.as_deref(),
+        Some(requested.as_str()),
+        "the source-controller handled the request"
+    );
     assert_eq!(
         env.config_map("app-config").await.unwrap().data.unwrap()["color"],
         "blue"
