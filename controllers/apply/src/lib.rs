@@ -34,7 +34,7 @@ pub mod source;
 pub mod status;
 pub mod watch;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use kube::{
     Api,
@@ -43,7 +43,12 @@ use kube::{
 use tokio::sync::watch as signal;
 use weir_api::Apply;
 use weir_artifact::{FetchOptions, Fetcher, UntarLimits};
-use weir_runtime::{leader, metrics::Metrics, probes};
+use weir_runtime::{
+    leader,
+    metrics::Metrics,
+    probes,
+    servers::{self, Reconciler, Servers, stopped},
+};
 
 pub use config::Config;
 pub use error::Error;
@@ -51,38 +56,21 @@ pub use error::Error;
 /// A running apply-controller.
 pub struct Running {
     /// Where `/metrics` is served.
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub metrics_addr: std::net::SocketAddr,
     /// Where `/healthz` and `/readyz` are served.
-    pub health_addr: Option<std::net::SocketAddr>,
+    pub health_addr: std::net::SocketAddr,
     /// Our `holderIdentity` in the Lease, with `--leader-elect`.
     pub leader_identity: Option<String>,
-    stop: signal::Sender<bool>,
-    stop_servers: signal::Sender<bool>,
-    reconciler: tokio::task::JoinHandle<()>,
-    servers: Vec<tokio::task::JoinHandle<()>>,
+    reconciler: Reconciler,
+    servers: Servers,
 }
 
 impl Running {
     /// Stops reconciling and watching (waiting for in-flight reconciles), releases the Lease
     /// when leading, then stops the probe endpoints.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.reconciler.await;
-        let _ = self.stop_servers.send(true);
-        for task in self.servers {
-            let _ = task.await;
-        }
-    }
-}
-
-/// Completes once `stop` is sent. Spelled out (not `async fn`) to state the `Send + Sync`
-/// bounds that `Controller::graceful_shutdown_on` requires.
-#[allow(clippy::manual_async_fn)]
-fn stopped(
-    mut rx: signal::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        self.reconciler.stop().await;
+        self.servers.stop().await;
     }
 }
 
@@ -107,25 +95,11 @@ pub async fn start(kube_config: kube::Config, config: Config) -> Result<Running,
     let leader_identity = elector.as_ref().map(|e| e.identity().to_owned());
     let metrics = Metrics::new();
     let ready = probes::Readiness::default();
-    let (stop, stop_rx) = signal::channel(false);
-    let (stop_servers, servers_rx) = signal::channel(false);
-    let mut servers = Vec::new();
-    let mut addrs = Vec::new();
-    for (addr, what) in [
-        (&config.metrics_addr, "metrics"),
-        (&config.health_addr, "health probes"),
-    ] {
-        let listener = probes::bind(addr, what)
-            .await
-            .map_err(|e| Error::Startup(e.to_string()))?;
-        addrs.push(listener.local_addr().ok());
-        servers.push(tokio::spawn(probes::serve(
-            listener,
-            metrics.clone(),
-            ready.clone(),
-            stopped(servers_rx.clone()),
-        )));
-    }
+    let mut servers = Servers::new();
+    let (metrics_addr, health_addr) = servers
+        .probes(&config.metrics_addr, &config.health_addr, &metrics, &ready)
+        .await
+        .map_err(|e| Error::Startup(e.to_string()))?;
 
     let mut watch_config = watcher::Config::default();
     if let Some(selector) = &config.watch_label_selector {
@@ -183,13 +157,11 @@ pub async fn start(kube_config: kube::Config, config: Config) -> Result<Running,
         }
     };
     ready.set(true);
-    let reconciler = tokio::spawn(leader::run_while_leader(elector, stop_rx, term));
+    let reconciler = Reconciler::spawn(|stop| leader::run_while_leader(elector, stop, term));
     Ok(Running {
-        metrics_addr: addrs.first().copied().flatten(),
-        health_addr: addrs.get(1).copied().flatten(),
+        metrics_addr,
+        health_addr,
         leader_identity,
-        stop,
-        stop_servers,
         reconciler,
         servers,
     })
@@ -200,13 +172,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let kube_config = kube::Config::infer().await?;
     let running = start(kube_config, config).await?;
     tracing::info!("apply-controller started");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    servers::terminated().await?;
     tracing::info!("shutting down");
-    tokio::time::timeout(Duration::from_secs(30), running.stop())
+    tokio::time::timeout(servers::SHUTDOWN_GRACE, running.stop())
         .await
         .ok();
     Ok(())

@@ -265,9 +265,20 @@ async fn a_deployment_whose_pods_never_schedule_fails_its_health_check_after_the
         types::RECONCILING
     ));
 
-    // The Pod stays Pending, unscheduled.
-    let pods = h.pods().await;
-    assert!(!pods.is_empty());
+    // The Pod (created by the real controller-manager, which may lag under load) stays
+    // Pending, unscheduled.
+    let created = Instant::now();
+    let pods = loop {
+        let pods = h.pods().await;
+        if !pods.is_empty() {
+            break pods;
+        }
+        assert!(
+            created.elapsed() < Duration::from_secs(30),
+            "the controller-manager created no Pod for the Deployment"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for pod in &pods {
         assert_eq!(pod.spec.as_ref().unwrap().node_name, None, "{pod:#?}");
         assert_eq!(

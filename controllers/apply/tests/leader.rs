@@ -55,7 +55,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Reconciles of Applies this instance has counted (its own `/metrics`).
 async fn reconciles(running: &Running) -> u64 {
-    let (code, body) = get(running.metrics_addr.unwrap(), "/metrics").await;
+    let (code, body) = get(running.metrics_addr, "/metrics").await;
     assert_eq!(code, 200);
     body.lines()
         .filter(|l| l.starts_with("weir_reconcile_total{kind=\"Apply\""))
@@ -154,10 +154,7 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_until_someone_leads_aga
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(reconciles(&first).await > 0, "the leader reconciled");
     assert_eq!(reconciles(&second).await, 0, "the standby never reconciles");
-    assert_eq!(
-        get(second.health_addr.unwrap(), "/readyz").await,
-        (200, "ok".into())
-    );
+    assert_eq!(get(second.health_addr, "/readyz").await, (200, "ok".into()));
 
     // Another holder writes itself into the Lease for 8 s. The leader notices at its next
     // renewal and stops reconciling; nobody may lead until those 8 s have passed.
@@ -196,7 +193,7 @@ async fn a_leader_that_loses_the_lease_stops_reconciling_until_someone_leads_aga
         counted
     );
     assert_eq!(lease(&client, &ns).await.0.as_deref(), Some("intruder"));
-    assert_eq!(get(first.health_addr.unwrap(), "/readyz").await.0, 200);
+    assert_eq!(get(first.health_addr, "/readyz").await.0, 200);
 
     // The intruder never renews: once its lease expires one of ours leads and reconciles.
     until_observed(&applies, "app", 2, Duration::from_secs(10)).await;

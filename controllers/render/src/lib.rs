@@ -22,7 +22,7 @@ pub mod source;
 pub mod variables;
 pub mod watch;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use kube::{
     Api, Client,
@@ -31,7 +31,12 @@ use kube::{
 use tokio::sync::watch as signal;
 use weir_api::Render;
 use weir_artifact::{FetchOptions, Fetcher, Storage, UntarLimits};
-use weir_runtime::{leader, metrics::Metrics, probes};
+use weir_runtime::{
+    leader,
+    metrics::Metrics,
+    probes,
+    servers::{self, Reconciler, Servers, stopped},
+};
 
 pub use config::Config;
 pub use error::Error;
@@ -48,33 +53,16 @@ pub struct Running {
     pub health_addr: std::net::SocketAddr,
     /// Our `holderIdentity` in the Lease, with `--leader-elect`.
     pub leader_identity: Option<String>,
-    stop: signal::Sender<bool>,
-    stop_servers: signal::Sender<bool>,
-    reconciler: tokio::task::JoinHandle<()>,
-    servers: Vec<tokio::task::JoinHandle<()>>,
+    reconciler: Reconciler,
+    servers: Servers,
 }
 
 impl Running {
     /// Stops reconciling and watching (waiting for in-flight reconciles), releases the Lease
     /// when leading, then stops serving artifacts and probes.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.reconciler.await;
-        let _ = self.stop_servers.send(true);
-        for task in self.servers {
-            let _ = task.await;
-        }
-    }
-}
-
-/// Completes once `stop` is sent. Spelled out (not `async fn`) to state the `Send + Sync`
-/// bounds that `Controller::graceful_shutdown_on` requires.
-#[allow(clippy::manual_async_fn)]
-fn stopped(
-    mut rx: signal::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        self.reconciler.stop().await;
+        self.servers.stop().await;
     }
 }
 
@@ -93,57 +81,24 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
     let leader_identity = elector.as_ref().map(|e| e.identity().to_owned());
     let storage = Storage::new(&config.storage_path, config.retention.clone())
         .map_err(|e| Error::Startup(e.to_string()))?;
-    let storage_listener = probes::bind(&config.storage_addr, "artifact server")
-        .await
-        .map_err(|e| Error::Startup(e.to_string()))?;
-    let storage_addr = storage_listener
-        .local_addr()
-        .map_err(|e| Error::Startup(e.to_string()))?;
-    let adv = config
-        .storage_adv_addr
-        .clone()
-        .unwrap_or_else(|| storage_addr.to_string());
-    let base_url = if adv.contains("://") {
-        adv
-    } else {
-        format!("http://{adv}")
-    };
     let metrics = Metrics::new();
     let ready = probes::Readiness::default();
-    let (stop, stop_rx) = signal::channel(false);
-    let (stop_servers, servers_rx) = signal::channel(false);
-    let mut servers = Vec::new();
-
-    let root = storage.root().to_owned();
-    let rx = servers_rx.clone();
-    servers.push(tokio::spawn(async move {
-        if let Err(e) = weir_artifact::server::serve(storage_listener, root, stopped(rx)).await {
-            tracing::error!(error = %e, "artifact server failed");
-        }
-    }));
-    let mut addrs = Vec::new();
-    for (addr, what) in [
-        (&config.metrics_addr, "metrics"),
-        (&config.health_addr, "health probes"),
-    ] {
-        let listener = probes::bind(addr, what)
-            .await
-            .map_err(|e| Error::Startup(e.to_string()))?;
-        addrs.push(
-            listener
-                .local_addr()
-                .map_err(|e| Error::Startup(e.to_string()))?,
-        );
-        servers.push(tokio::spawn(probes::serve(
-            listener,
-            metrics.clone(),
-            ready.clone(),
-            stopped(servers_rx.clone()),
-        )));
-    }
-    let [metrics_addr, health_addr] = addrs[..] else {
-        return Err(Error::Startup("probe listeners missing".into()));
+    let mut servers = Servers::new();
+    let started = async {
+        let (storage_addr, base_url) = servers
+            .artifacts(
+                &config.storage_addr,
+                config.storage_adv_addr.as_deref(),
+                storage.root().to_owned(),
+            )
+            .await?;
+        let (metrics_addr, health_addr) = servers
+            .probes(&config.metrics_addr, &config.health_addr, &metrics, &ready)
+            .await?;
+        Ok::<_, weir_runtime::Error>((storage_addr, base_url, metrics_addr, health_addr))
     };
+    let (storage_addr, base_url, metrics_addr, health_addr) =
+        started.await.map_err(|e| Error::Startup(e.to_string()))?;
 
     let mut watch_config = watcher::Config::default();
     if let Some(selector) = &config.watch_label_selector {
@@ -188,15 +143,13 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
         }
     };
     ready.set(true);
-    let reconciler = tokio::spawn(leader::run_while_leader(elector, stop_rx, term));
+    let reconciler = Reconciler::spawn(|stop| leader::run_while_leader(elector, stop, term));
     Ok(Running {
         base_url,
         storage_addr,
         metrics_addr,
         health_addr,
         leader_identity,
-        stop,
-        stop_servers,
         reconciler,
         servers,
     })
@@ -207,13 +160,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let running = start(client, config).await?;
     tracing::info!(artifacts = %running.base_url, "render-controller started");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    servers::terminated().await?;
     tracing::info!("shutting down");
-    tokio::time::timeout(Duration::from_secs(30), running.stop())
+    tokio::time::timeout(servers::SHUTDOWN_GRACE, running.stop())
         .await
         .ok();
     Ok(())

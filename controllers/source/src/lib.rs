@@ -15,7 +15,7 @@ pub mod receiver;
 pub mod reconcile;
 pub mod webhook;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::{
@@ -25,7 +25,12 @@ use kube::{
 use tokio::sync::watch;
 use weir_api::{GitRepository, Receiver};
 use weir_artifact::Storage;
-use weir_runtime::{leader, metrics::Metrics, probes};
+use weir_runtime::{
+    leader,
+    metrics::Metrics,
+    probes,
+    servers::{self, Reconciler, Servers, stopped},
+};
 
 pub use config::Config;
 pub use error::Error;
@@ -40,33 +45,16 @@ pub struct Running {
     pub webhook_addr: Option<std::net::SocketAddr>,
     /// Our `holderIdentity` in the Lease, with `--leader-elect`.
     pub leader_identity: Option<String>,
-    stop: watch::Sender<bool>,
-    stop_servers: watch::Sender<bool>,
-    reconciler: tokio::task::JoinHandle<()>,
-    servers: Vec<tokio::task::JoinHandle<()>>,
+    reconciler: Reconciler,
+    servers: Servers,
 }
 
 impl Running {
     /// Stops reconciling (waiting for in-flight reconciles), releases the Lease when leading,
     /// then stops serving artifacts, webhooks and probes.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.reconciler.await;
-        let _ = self.stop_servers.send(true);
-        for task in self.servers {
-            let _ = task.await;
-        }
-    }
-}
-
-/// Completes once `stop` is sent. Spelled out (not `async fn`) to state the `Send + Sync`
-/// bounds that `Controller::graceful_shutdown_on` requires.
-#[allow(clippy::manual_async_fn)]
-pub(crate) fn stopped(
-    mut rx: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        self.reconciler.stop().await;
+        self.servers.stop().await;
     }
 }
 
@@ -86,55 +74,27 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
     let leader_identity = elector.as_ref().map(|e| e.identity().to_owned());
     let storage = Storage::new(&config.storage_path, config.retention.clone())
         .map_err(|e| Error::Startup(e.to_string()))?;
-    let storage_listener = probes::bind(&config.storage_addr, "artifact server")
-        .await
-        .map_err(|e| Error::Startup(e.to_string()))?;
-    let storage_addr = storage_listener
-        .local_addr()
-        .map_err(|e| Error::Startup(e.to_string()))?;
-    let adv = config
-        .storage_adv_addr
-        .clone()
-        .unwrap_or_else(|| storage_addr.to_string());
-    let base_url = if adv.contains("://") {
-        adv
-    } else {
-        format!("http://{adv}")
-    };
     let metrics = Metrics::new();
     let ready = probes::Readiness::default();
-    let (stop, stop_rx) = watch::channel(false);
-    let (stop_servers, servers_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-
-    let root = storage.root().to_owned();
-    let rx = servers_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = weir_artifact::server::serve(storage_listener, root, stopped(rx)).await {
-            tracing::error!(error = %e, "artifact server failed");
-        }
-    }));
-    for (addr, what) in [
-        (&config.metrics_addr, "metrics"),
-        (&config.health_addr, "health probes"),
-    ] {
-        let listener = probes::bind(addr, what)
-            .await
-            .map_err(|e| Error::Startup(e.to_string()))?;
-        tasks.push(tokio::spawn(probes::serve(
-            listener,
-            metrics.clone(),
-            ready.clone(),
-            stopped(servers_rx.clone()),
-        )));
-    }
+    let mut servers = Servers::new();
+    let (storage_addr, base_url) = servers
+        .artifacts(
+            &config.storage_addr,
+            config.storage_adv_addr.as_deref(),
+            storage.root().to_owned(),
+        )
+        .await
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    servers
+        .probes(&config.metrics_addr, &config.health_addr, &metrics, &ready)
+        .await
+        .map_err(|e| Error::Startup(e.to_string()))?;
 
     let mut watch_config = watcher::Config::default();
     if let Some(selector) = &config.watch_label_selector {
         watch_config = watch_config.labels(selector);
     }
-    let webhook_addr =
-        start_webhook(&client, &config, &watch_config, &servers_rx, &mut tasks).await?;
+    let webhook_addr = start_webhook(&client, &config, &watch_config, &mut servers).await?;
 
     // One term of reconciling: built afresh for every leadership, ended when `over` turns true.
     let term = {
@@ -178,16 +138,14 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
         }
     };
     ready.set(true);
-    let reconciler = tokio::spawn(leader::run_while_leader(elector, stop_rx, term));
+    let reconciler = Reconciler::spawn(|stop| leader::run_while_leader(elector, stop, term));
     Ok(Running {
         base_url,
         storage_addr,
         webhook_addr,
         leader_identity,
-        stop,
-        stop_servers,
         reconciler,
-        servers: tasks,
+        servers,
     })
 }
 
@@ -197,8 +155,7 @@ async fn start_webhook(
     client: &Client,
     config: &Config,
     watch_config: &watcher::Config,
-    stop_rx: &watch::Receiver<bool>,
-    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    servers: &mut Servers,
 ) -> Result<Option<std::net::SocketAddr>, Error> {
     let Some(addr) = &config.webhook_addr else {
         return Ok(None);
@@ -216,13 +173,13 @@ async fn start_webhook(
     )
     .default_backoff()
     .applied_objects();
-    let rx = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
+    let rx = servers.stopping();
+    servers.spawn(async move {
         tokio::select! {
             () = cache.for_each(|_| async {}) => {}
             () = stopped(rx) => {}
         }
-    }));
+    });
     let webhook = Arc::new(webhook::Webhook::new(
         client.clone(),
         store,
@@ -230,11 +187,7 @@ async fn start_webhook(
         config.no_cross_namespace_refs,
         webhook::Limits::default(),
     ));
-    tasks.push(tokio::spawn(webhook::serve(
-        listener,
-        webhook,
-        stop_rx.clone(),
-    )));
+    servers.spawn(webhook::serve(listener, webhook, servers.stopping()));
     Ok(Some(bound))
 }
 
@@ -243,13 +196,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let running = start(client, config).await?;
     tracing::info!(artifacts = %running.base_url, webhook = ?running.webhook_addr, "source-controller started");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    servers::terminated().await?;
     tracing::info!("shutting down");
-    tokio::time::timeout(Duration::from_secs(30), running.stop())
+    tokio::time::timeout(servers::SHUTDOWN_GRACE, running.stop())
         .await
         .ok();
     Ok(())

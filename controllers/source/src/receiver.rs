@@ -296,7 +296,7 @@ pub async fn run(
             },
         )
         .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(crate::stopped(over.clone()))
+        .graceful_shutdown_on(weir_runtime::servers::stopped(over.clone()))
         .run(reconcile, error_policy, ctx);
     weir_runtime::leader::drive_controller(own, results, over).await;
 }

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod probes;
 pub mod requeue;
+pub mod servers;
 pub mod sources;
 pub mod status;
 
