@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use kube::{
     Api,
-    runtime::{Controller, controller, events::Recorder, watcher},
+    runtime::{controller, events::Recorder, watcher},
 };
 use tokio::sync::watch as signal;
 use weir_api::Apply;
@@ -48,6 +48,7 @@ use weir_runtime::{
     metrics::Metrics,
     probes,
     servers::{self, Reconciler, Servers, stopped},
+    trigger,
 };
 
 pub use config::Config;
@@ -146,7 +147,7 @@ pub async fn start(kube_config: kube::Config, config: Config) -> Result<Running,
                 recent: recent::RecentApplies::default(),
             });
             let api: Api<Apply> = Api::all(client);
-            let controller = Controller::new(api, watch_config)
+            let controller = trigger::controller(api, watch_config)
                 .reconcile_on(triggered)
                 .with_config(controller::Config::default().concurrency(config.concurrent))
                 .graceful_shutdown_on(stopped(over.clone()));

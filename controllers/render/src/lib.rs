@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use kube::{
     Api, Client,
-    runtime::{Controller, controller, events::Recorder, watcher},
+    runtime::{controller, events::Recorder, watcher},
 };
 use tokio::sync::watch as signal;
 use weir_api::Render;
@@ -36,6 +36,7 @@ use weir_runtime::{
     metrics::Metrics,
     probes,
     servers::{self, Reconciler, Servers, stopped},
+    trigger,
 };
 
 pub use config::Config;
@@ -129,7 +130,7 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
                 recent: recent::RecentRenders::default(),
             });
             let api: Api<Render> = Api::all(client.clone());
-            let controller = Controller::new(api, watch_config.clone())
+            let controller = trigger::controller(api, watch_config.clone())
                 .reconcile_on(triggered)
                 .with_config(controller::Config::default().concurrency(config.concurrent))
                 .graceful_shutdown_on(stopped(over.clone()));

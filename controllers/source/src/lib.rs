@@ -20,7 +20,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use kube::{
     Api, Client,
-    runtime::{Controller, WatchStreamExt, controller, events::Recorder, reflector, watcher},
+    runtime::{WatchStreamExt, controller, events::Recorder, reflector, watcher},
 };
 use tokio::sync::watch;
 use weir_api::{GitRepository, Receiver};
@@ -30,6 +30,7 @@ use weir_runtime::{
     metrics::Metrics,
     probes,
     servers::{self, Reconciler, Servers, stopped},
+    trigger,
 };
 
 pub use config::Config;
@@ -122,7 +123,7 @@ pub async fn start(client: Client, config: Config) -> Result<Running, Error> {
                 over.clone(),
             );
             let api: Api<GitRepository> = Api::all(client.clone());
-            let controller = Controller::new(api, watch_config.clone())
+            let controller = trigger::controller(api, watch_config.clone())
                 .with_config(controller::Config::default().concurrency(config.concurrent))
                 .graceful_shutdown_on(stopped(over.clone()));
             let store = controller.store();

@@ -28,7 +28,6 @@ use kube::{
     Api, Resource, ResourceExt,
     api::PartialObjectMeta,
     runtime::{
-        Controller,
         controller::{self, Action},
         events::{Event as KubeEvent, EventType, Recorder},
         reflector::ObjectRef,
@@ -272,7 +271,8 @@ pub async fn run(
     over: tokio::sync::watch::Receiver<bool>,
 ) {
     let client = ctx.client.clone();
-    let controller = Controller::new(Api::<Receiver>::all(client.clone()), watch_config);
+    let controller =
+        weir_runtime::trigger::controller(Api::<Receiver>::all(client.clone()), watch_config);
     let store = controller.store();
     let own = controller.store();
     // Metadata only: the controller never holds other Secrets' data.

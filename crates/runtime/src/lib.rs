@@ -16,6 +16,7 @@ pub mod requeue;
 pub mod servers;
 pub mod sources;
 pub mod status;
+pub mod trigger;
 
 /// Errors of the runtime helpers.
 #[derive(Debug, thiserror::Error)]
