@@ -8,6 +8,7 @@
 //! into the counts); the apiserver's own background requests are subtracted as a rate measured
 //! over an idle interval, and so is the `/metrics` read itself.
 
+use crate::pipeline::{peak_rss_kb, wait_until};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -195,40 +196,6 @@ pub fn apply(objects: usize) -> Result<()> {
     })
 }
 
-/// Polls until `objects` items satisfy `done`, failing after ten minutes.
-async fn wait_until<K>(
-    api: &Api<K>,
-    objects: usize,
-    what: &str,
-    done: impl Fn(&K) -> bool,
-) -> Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let started = Instant::now();
-    loop {
-        let list = api.list(&kube::api::ListParams::default()).await?;
-        let count = list.items.iter().filter(|o| done(o)).count();
-        if count >= objects {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("only {count} of {objects} {what} after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn peak_rss_kb(pid: u32) -> Result<String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok(status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_string())
-}
-
 /// `cargo xtask bench apply-scale --objects N [--per-repo K]`: the release source- and
 /// apply-controllers against a real control plane; N/K GitRepositories (file:// repositories with
 /// one directory per Apply, each holding one ConfigMap; K = N by default: every Apply reads its own
@@ -298,11 +265,7 @@ pub fn apply_scale(root: &Path, objects: usize, per_repo_flag: Option<usize>) ->
     runtime.block_on(async {
         let plane = ControlPlane::start(ControlPlaneOptions::default()).await?;
         let client = plane.client().await?;
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(client.clone());
-        for crd in weir_api::crds::all() {
-            crds.create(&PostParams::default(), &crd).await?;
-        }
+        weir_testenv::install_crds(&client, &weir_api::crds::all(), "weir-xtask").await?;
         create_namespace(&client, ns).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let common = |name: &str| {

@@ -6,6 +6,7 @@
 //! 2. A large generated overlay (base of N apps, overlay with namespace, prefix, labels, images,
 //!    patches and a generator): in-process `weir_kustomize::build` vs `kubectl kustomize`.
 
+use crate::pipeline::{peak_rss_kb, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -132,40 +133,6 @@ pub fn render(root: &Path, corpus: Option<&Path>, apps: usize) -> Result<()> {
     Ok(())
 }
 
-/// Polls until `objects` items satisfy `done`, failing after ten minutes.
-async fn wait_until<K>(
-    api: &kube::Api<K>,
-    objects: usize,
-    what: &str,
-    done: impl Fn(&K) -> bool,
-) -> Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let started = Instant::now();
-    loop {
-        let list = api.list(&kube::api::ListParams::default()).await?;
-        let count = list.items.iter().filter(|o| done(o)).count();
-        if count >= objects {
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("only {count} of {objects} {what} after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn peak_rss_kb(pid: u32) -> Result<String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok(status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_string())
-}
-
 /// `cargo xtask bench render-scale --objects N`: the release source- and render-controllers
 /// against a real control plane; N Renders over five GitRepositories (each a small kustomize
 /// overlay); prints the time until all Renders are Ready and the render-controller's peak RSS.
@@ -224,11 +191,7 @@ pub fn render_scale(root: &Path, objects: usize) -> Result<()> {
     runtime.block_on(async {
         let plane = ControlPlane::start(ControlPlaneOptions::default()).await?;
         let client = plane.client().await?;
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(client.clone());
-        for crd in weir_api::crds::all() {
-            crds.create(&PostParams::default(), &crd).await?;
-        }
+        weir_testenv::install_crds(&client, &weir_api::crds::all(), "weir-xtask").await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let common = |name: &str| {
             let mut c = Command::new(root.join("target/release").join(name));

@@ -11,10 +11,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{
-    Api, Client,
-    api::{Patch, PatchParams},
-};
+use kube::{Api, Client};
 use weir_api::conditions::{self, Condition, types};
 use weir_testenv::git::HttpServer;
 use weir_testenv::process::{Controller, ControllerProcess, ProcessOptions, WEBHOOK_ADDR_FLAG};
@@ -131,6 +128,30 @@ impl Controllers {
     }
 }
 
+/// Polls until `objects` items satisfy `done`, failing after ten minutes.
+pub async fn wait_until<K>(
+    api: &Api<K>,
+    objects: usize,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let started = Instant::now();
+    loop {
+        let list = api.list(&kube::api::ListParams::default()).await?;
+        let count = list.items.iter().filter(|o| done(o)).count();
+        if count >= objects {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("only {count} of {objects} {what} after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Peak resident set size (VmHWM) of a process, in kB.
 pub fn peak_rss_kb(pid: u32) -> Result<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -162,32 +183,7 @@ pub async fn install_crds(client: &Client, root: &Path) -> Result<usize> {
             .with_context(|| format!("{} is not a CustomResourceDefinition", file.display()))?;
         crds.push(crd);
     }
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let params = PatchParams::apply("weir-xtask").force();
-    for crd in &crds {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        api.patch(&name, &params, &Patch::Apply(crd))
-            .await
-            .with_context(|| format!("installing CRD {name}"))?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for crd in &crds {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        loop {
-            let stored = api.get(&name).await?;
-            let established = stored.status.and_then(|s| s.conditions).is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            });
-            if established {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("CRD {name} not Established after 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    weir_testenv::install_crds(client, &crds, "weir-xtask").await?;
     Ok(crds.len())
 }
 

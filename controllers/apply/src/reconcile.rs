@@ -49,7 +49,7 @@ use kube::{
     Api, Resource, ResourceExt,
     runtime::{
         controller::Action,
-        events::{Event as KubeEvent, EventType, Recorder},
+        events::{EventType, Recorder},
         finalizer::{Event as FinalizerEvent, finalizer},
     },
 };
@@ -61,7 +61,7 @@ use weir_api::{
     reconcile::{requested_at, unhandled_request},
 };
 use weir_artifact::{FetchError, Fetcher, UntarLimits};
-use weir_runtime::{metrics::Metrics, requeue::jittered, status::apply_status};
+use weir_runtime::{events, metrics::Metrics, requeue::jittered, status::apply_status};
 use weir_ssa::{ApplyOptions, Engine, Kinds, Owner};
 
 use crate::{
@@ -727,20 +727,11 @@ async fn fetch(fetcher: &Fetcher, artifact: &Artifact) -> Result<Vec<u8>, Failur
 }
 
 async fn publish(ctx: &Context, obj: &Apply, type_: EventType, reason: &str, note: &str) {
-    let event = KubeEvent {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
     // kube's recorder folds events with the same reason and object into one series and keeps
     // the first note; naming the object's resourceVersion keeps each apply's change set.
     let mut reference = obj.object_ref(&());
     reference.resource_version = obj.metadata.resource_version.clone();
-    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %e, "publishing event failed");
-    }
+    events::publish(&ctx.recorder, &reference, type_, reason, "Reconcile", note).await;
 }
 
 #[cfg(test)]

@@ -110,32 +110,20 @@ impl Failure {
 }
 
 impl From<weir_runtime::sources::ReferenceError> for Failure {
-    /// A reference that cannot be followed only changes with the spec (or the flags): Stalled,
-    /// `AccessDenied` for a refused namespace, `InvalidSpec` otherwise.
+    /// A reference that cannot be followed only changes with the spec (or the flags): Stalled.
     fn from(e: weir_runtime::sources::ReferenceError) -> Self {
-        let reason = match e {
-            weir_runtime::sources::ReferenceError::CrossNamespace { .. } => {
-                weir_api::conditions::reasons::ACCESS_DENIED
-            }
-            _ => weir_api::conditions::reasons::INVALID_SPEC,
-        };
-        Failure::stalled(reason, e.to_string())
+        Failure::stalled(e.reason(), e.to_string())
     }
 }
 
 impl From<weir_runtime::sources::ReadError> for Failure {
-    /// An API error reading the source is transient (`SourceNotReady`); a malformed
-    /// `status.artifact` waits for the producer to publish a good one (`ArtifactFetchFailed`).
+    /// An API error reading the source is retried soon; a malformed `status.artifact` waits for
+    /// the producer to publish a good one.
     fn from(e: weir_runtime::sources::ReadError) -> Self {
-        match e {
-            weir_runtime::sources::ReadError::Api { .. } => Failure::transient(
-                weir_api::conditions::reasons::SOURCE_NOT_READY,
-                e.to_string(),
-            ),
-            weir_runtime::sources::ReadError::Malformed { .. } => Failure::persistent(
-                weir_api::conditions::reasons::ARTIFACT_FETCH_FAILED,
-                e.to_string(),
-            ),
+        if e.is_transient() {
+            Failure::transient(e.reason(), e.to_string())
+        } else {
+            Failure::persistent(e.reason(), e.to_string())
         }
     }
 }

@@ -36,7 +36,7 @@ use kube::{
     Api, Resource, ResourceExt,
     runtime::{
         controller::Action,
-        events::{Event as KubeEvent, EventType, Recorder},
+        events::{EventType, Recorder},
         finalizer::{Event as FinalizerEvent, finalizer},
     },
 };
@@ -46,7 +46,7 @@ use weir_api::{
     reconcile::{requested_at, unhandled_request},
 };
 use weir_artifact::{ArtifactKey, FetchError, Fetcher, Storage, UntarLimits};
-use weir_runtime::{metrics::Metrics, requeue::jittered, status::apply_status};
+use weir_runtime::{events, metrics::Metrics, requeue::jittered, status::apply_status};
 
 use crate::{
     error::{Error, Failure},
@@ -487,14 +487,6 @@ async fn fetch(ctx: &Context, artifact: &Artifact) -> Result<Vec<u8>, Failure> {
 }
 
 async fn publish(ctx: &Context, obj: &Render, type_: EventType, reason: &str, note: &str) {
-    let event = KubeEvent {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing event failed");
-    }
+    let reference = obj.object_ref(&());
+    events::publish(&ctx.recorder, &reference, type_, reason, "Reconcile", note).await;
 }

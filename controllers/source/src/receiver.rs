@@ -29,7 +29,7 @@ use kube::{
     api::PartialObjectMeta,
     runtime::{
         controller::{self, Action},
-        events::{Event as KubeEvent, EventType, Recorder},
+        events::{EventType, Recorder},
         reflector::ObjectRef,
         watcher,
     },
@@ -40,7 +40,7 @@ use weir_api::{
     conditions::{self, reasons, types},
     receiver::{TOKEN_KEY, WEBHOOK_PATH_PREFIX},
 };
-use weir_runtime::{metrics::Metrics, requeue::jittered, status::apply_status};
+use weir_runtime::{events, metrics::Metrics, requeue::jittered, status::apply_status};
 
 use crate::error::{Error, Failure};
 
@@ -249,16 +249,16 @@ pub fn error_policy(_obj: Arc<Receiver>, error: &Error, _ctx: Arc<Context>) -> A
 }
 
 async fn publish(ctx: &Context, obj: &Receiver, reason: &str, note: &str) {
-    let event = KubeEvent {
-        type_: EventType::Warning,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing event failed");
-    }
+    let reference = obj.object_ref(&());
+    events::publish(
+        &ctx.recorder,
+        &reference,
+        EventType::Warning,
+        reason,
+        "Reconcile",
+        note,
+    )
+    .await;
 }
 
 /// Runs the Receiver controller until `over` turns true: Receivers matching `watch_config`,

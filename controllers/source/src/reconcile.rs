@@ -22,7 +22,7 @@ use kube::{
     Api, Resource, ResourceExt,
     runtime::{
         controller::Action,
-        events::{Event as KubeEvent, EventType, Recorder},
+        events::{EventType, Recorder},
         finalizer::{Event as FinalizerEvent, finalizer},
     },
 };
@@ -33,7 +33,7 @@ use weir_api::{
 };
 use weir_artifact::{ArtifactKey, Storage};
 use weir_git::{GitRemote, PackLimits, Submodules, pack_commit, pack_commit_recursive, refs};
-use weir_runtime::{metrics::Metrics, requeue::jittered, status::apply_status};
+use weir_runtime::{events, metrics::Metrics, requeue::jittered, status::apply_status};
 
 use crate::{
     credentials,
@@ -382,14 +382,6 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn publish(ctx: &Context, obj: &GitRepository, type_: EventType, reason: &str, note: &str) {
-    let event = KubeEvent {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing event failed");
-    }
+    let reference = obj.object_ref(&());
+    events::publish(&ctx.recorder, &reference, type_, reason, "Reconcile", note).await;
 }

@@ -7,6 +7,7 @@
 //! - [`status`]: server-side-apply status patches, skipped when nothing but timestamps changed.
 //! - [`requeue`]: intervals with jitter, so objects created together do not reconcile in lockstep.
 
+pub mod events;
 pub mod flags;
 pub mod leader;
 pub mod logging;

@@ -94,6 +94,17 @@ pub enum ReferenceError {
     BadApiVersion(String),
 }
 
+impl ReferenceError {
+    /// The condition reason: `AccessDenied` for a refused namespace (as Flux), `InvalidSpec`
+    /// otherwise.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReferenceError::CrossNamespace { .. } => weir_api::conditions::reasons::ACCESS_DENIED,
+            _ => weir_api::conditions::reasons::INVALID_SPEC,
+        }
+    }
+}
+
 /// The namespace a reference made from `own_namespace` points into; refused when it is another
 /// namespace and cross-namespace references are not allowed. `what` names the reference in the
 /// error.
@@ -183,6 +194,22 @@ pub enum ReadError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl ReadError {
+    /// The condition reason: `SourceNotReady` when the API call failed (transient),
+    /// `ArtifactFetchFailed` when the producer published a malformed artifact.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReadError::Api { .. } => weir_api::conditions::reasons::SOURCE_NOT_READY,
+            ReadError::Malformed { .. } => weir_api::conditions::reasons::ARTIFACT_FETCH_FAILED,
+        }
+    }
+
+    /// Whether a retry soon may help (an API failure), rather than a new artifact.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ReadError::Api { .. })
+    }
 }
 
 /// Reads the source object and its `status.artifact`.

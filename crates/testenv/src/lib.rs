@@ -29,4 +29,4 @@ mod shared;
 pub use control_plane::{ControlPlane, ControlPlaneOptions};
 pub use error::{Error, Result};
 pub use kwok::Kwok;
-pub use shared::{KUBECONFIG_ENV, TestCluster};
+pub use shared::{KUBECONFIG_ENV, TestCluster, install_crds};

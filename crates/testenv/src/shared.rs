@@ -71,34 +71,7 @@ impl TestCluster {
     /// Server-side applies `crds` (idempotent, safe from concurrent tests) and waits until each
     /// is Established.
     pub async fn install_crds(&self, crds: &[CustomResourceDefinition]) -> Result<()> {
-        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let params = PatchParams::apply("weir-testenv").force();
-        for crd in crds {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            api.patch(&name, &params, &Patch::Apply(crd)).await?;
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        for crd in crds {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            loop {
-                let stored = api.get(&name).await?;
-                let established = stored.status.and_then(|s| s.conditions).is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                });
-                if established {
-                    break;
-                }
-                if std::time::Instant::now() > deadline {
-                    return Err(Error::NotReady {
-                        component: "kube-apiserver",
-                        detail: format!("CRD {name} not Established after 60s"),
-                    });
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-        Ok(())
+        install_crds(&self.client, crds, "weir-testenv").await
     }
 
     /// Creates a namespace unique to this call, named `<prefix>-<unique suffix>` (the prefix is
@@ -189,6 +162,43 @@ async fn start_process_plane() -> Result<PathBuf> {
         .map_err(|e| Error::Shared(format!("spawning the control-plane thread: {e}")))?;
     rx.await
         .map_err(|_| Error::Shared("control-plane thread ended before reporting".into()))?
+}
+
+/// Server-side applies `crds` as `field_manager` (forcing, so it is idempotent and safe from
+/// concurrent callers) and waits up to 60 s until each is Established.
+pub async fn install_crds(
+    client: &Client,
+    crds: &[CustomResourceDefinition],
+    field_manager: &str,
+) -> Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply(field_manager).force();
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &params, &Patch::Apply(crd)).await?;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for crd in crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        loop {
+            let stored = api.get(&name).await?;
+            let established = stored.status.and_then(|s| s.conditions).is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::NotReady {
+                    component: "kube-apiserver",
+                    detail: format!("CRD {name} not Established after 60s"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Client, Resource,
     runtime::{
-        events::{Event as KubeEvent, EventType, Recorder},
+        events::{EventType, Recorder},
         reflector::Store,
     },
 };
@@ -379,20 +379,16 @@ async fn refused_event(webhook: &Webhook, receiver: &Receiver, id: &str, message
     if !due {
         return;
     }
-    let event = KubeEvent {
-        type_: EventType::Warning,
-        reason: INVALID_SIGNATURE.to_owned(),
-        note: Some(message.chars().take(1024).collect()),
-        action: "Verify".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = webhook
-        .recorder
-        .publish(&event, &receiver.object_ref(&()))
-        .await
-    {
-        tracing::warn!(error = %e, "publishing event failed");
-    }
+    let reference = receiver.object_ref(&());
+    weir_runtime::events::publish(
+        &webhook.recorder,
+        &reference,
+        EventType::Warning,
+        INVALID_SIGNATURE,
+        "Verify",
+        message,
+    )
+    .await;
 }
 
 #[cfg(test)]
